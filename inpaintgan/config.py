@@ -1,0 +1,20 @@
+"""Locate the Hydra config tree both in a source checkout and in an installed wheel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _find_config_dir() -> Path:
+    """The wheel ships conf/ as ``inpaintgan/conf``; a checkout keeps it beside the package."""
+    for candidate in (_PACKAGE_DIR / "conf", _PACKAGE_DIR.parent / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"inpaintgan: config directory not found next to {_PACKAGE_DIR} (expected conf/train.yaml)"
+    )
+
+
+CONFIG_DIR: str = str(_find_config_dir())

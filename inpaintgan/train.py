@@ -1,0 +1,152 @@
+"""`python -m inpaintgan.train [overrides]`: build everything from the Hydra config and fit."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from inpaintgan.checkpoints import CHECKPOINT_KEY, CheckpointError, read_checkpoint
+from inpaintgan.config import CONFIG_DIR
+from inpaintgan.io import AtomicCheckpointIO
+from inpaintgan.module import InpaintingModule, NonFiniteLossError
+
+log = logging.getLogger("inpaintgan.train")
+
+
+class UserError(Exception):
+    """A mistake in the user's config or inputs: reported as one line, exit code 2."""
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree (stored with the run), if it is a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def build_module(cfg: DictConfig, run_config: dict[str, Any]) -> InpaintingModule:
+    """Instantiate the variant's generator, discriminator and loss, and wrap them."""
+    if cfg.model.get("generator") is None:
+        raise UserError(
+            f"model={cfg.model.get('name')} has no trainable generator "
+            "(classical baselines are for evaluate/predict only)"
+        )
+    generator = instantiate(cfg.model.generator)
+    disc_cfg = cfg.model.get("discriminator")
+    discriminator = instantiate(disc_cfg) if disc_cfg is not None else None
+    loss = instantiate(cfg.loss)
+    return InpaintingModule(
+        generator=generator,
+        discriminator=discriminator,
+        loss=loss,
+        optimizer_g=instantiate(cfg.optim.generator),
+        optimizer_d=instantiate(cfg.optim.discriminator) if discriminator is not None else None,
+        scheduler=instantiate(cfg.optim.scheduler) if cfg.optim.get("scheduler") else None,
+        grad_clip=cfg.optim.get("grad_clip"),
+        max_bad_steps=cfg.get("max_bad_steps", 10),
+        config=run_config,
+    )
+
+
+def build_loggers(cfg: DictConfig, resume_wandb_id: str | None) -> list[Any]:
+    """All configured loggers; a resumed run continues its W&B run id."""
+    loggers = []
+    for name, logger_cfg in (cfg.get("logger") or {}).items():
+        if logger_cfg is None:
+            continue
+        kwargs = {"run_id": resume_wandb_id} if name == "wandb" and resume_wandb_id else {}
+        loggers.append(instantiate(logger_cfg, **kwargs))
+    return loggers
+
+
+def build_trainer(cfg: DictConfig, loggers: list[Any], steps_per_batch: int) -> pl.Trainer:
+    """The Trainer from config; `max_batches` counts batches, not optimiser steps."""
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    overrides: dict[str, Any] = {}
+    if cfg.get("max_batches"):
+        overrides["max_steps"] = int(cfg.max_batches) * steps_per_batch
+    return instantiate(
+        cfg.trainer,
+        logger=loggers or False,
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        **overrides,
+    )
+
+
+def read_resume_metadata(ckpt_path: str | None) -> dict[str, Any]:
+    """The inpaintgan block of the checkpoint to resume from (validated before building)."""
+    if not ckpt_path:
+        return {}
+    return read_checkpoint(ckpt_path)[CHECKPOINT_KEY]
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit (and optionally test) one run; returns the final logged metrics as floats."""
+    pl.seed_everything(cfg.seed, workers=True)
+    if cfg.get("matmul_precision"):
+        torch.set_float32_matmul_precision(cfg.matmul_precision)
+    resume = read_resume_metadata(cfg.get("ckpt_path"))
+
+    run_config = OmegaConf.to_container(cfg, resolve=True)
+    run_config["git_commit"] = git_commit()
+    datamodule = instantiate(cfg.data, mask=instantiate(cfg.mask), seed=cfg.seed)
+    module = build_module(cfg, run_config)
+    loggers = build_loggers(cfg, resume.get("wandb_run_id"))
+    trainer = build_trainer(cfg, loggers, module.optimizer_steps_per_batch)
+    for logger in loggers:
+        logger.log_hyperparams(run_config)
+        if logger.__class__.__name__ == "WandbLogger":
+            module.wandb_run_id = logger.experiment.id
+
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if cfg.get("run_test"):
+        trainer.test(module, datamodule=datamodule, ckpt_path="best")
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+
+def run(cfg: DictConfig) -> float | None:
+    """Hydra task body; returns the optimisation target for sweepers (val/psnr)."""
+    with open_dict(cfg):
+        cfg.paths.output_dir = HydraConfig.get().runtime.output_dir
+    metrics = train(cfg)
+    log.info("run folder: %s", cfg.paths.output_dir)
+    return metrics.get(cfg.get("optimized_metric", "val/psnr"))
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    """Console entry point (`python -m inpaintgan.train`)."""
+    try:
+        return run(cfg)
+    except (UserError, CheckpointError, NonFiniteLossError) as err:
+        print(f"inpaintgan.train: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as err:
+        # Errors from the data layer and VGG weights carry one-line messages too.
+        if type(err).__name__ in {"DataError", "ImageLoadError", "WeightsNotFoundError"}:
+            print(f"inpaintgan.train: error: {err}", file=sys.stderr)
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()
