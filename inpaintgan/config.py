@@ -18,3 +18,5 @@ def _find_config_dir() -> Path:
 
 
 CONFIG_DIR: str = str(_find_config_dir())
+if __name__ == "__main__":
+    print(CONFIG_DIR)

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.utilities import rank_zero_warn
 import torch
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from inpaintgan.checkpoints import CHECKPOINT_KEY, checkpoint_metadata
@@ -132,10 +132,8 @@ class InpaintingModule(pl.LightningModule):
         self.log_dict(logs, prog_bar=False, on_step=True, on_epoch=False)
         self.log("g_total", g_terms["total"].detach(), prog_bar=True, on_step=True, logger=False)
 
-    def _guarded_step(
-        self, optimizer: Any, total: Tensor, network: nn.Module, name: str
-    ) -> Tensor:
-        """Backward + clip + step, unless the loss or the gradient is not finite (all ranks agree)."""
+    def _guarded_step(self, optimizer: Any, total: Tensor, network: nn.Module, name: str) -> Tensor:
+        """Backward, clip, step; skipped when loss or gradient is not finite (all ranks agree)."""
         optimizer.zero_grad(set_to_none=True)
         finite = bool(torch.isfinite(total.detach()).item())
         finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)

@@ -12,8 +12,9 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from inpaintgan.checkpoints import CHECKPOINT_KEY, CheckpointError, read_checkpoint
 from inpaintgan.config import CONFIG_DIR
@@ -123,8 +124,24 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
+def pin_ddp_children_to_this_job() -> None:
+    """In a multirun, make Lightning's DDP child processes join this job's folder.
+
+    Lightning starts each extra rank by re-running ``sys.argv`` as a single run with
+    ``hydra.run.dir`` set from this process's Hydra config. In a sweep ``sys.argv`` holds the
+    whole sweep and ``run.dir`` is not the job folder, so both are pointed at this job.
+    """
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return
+    sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
+        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+
+
 def run(cfg: DictConfig) -> float | None:
     """Hydra task body; returns the optimisation target for sweepers (val/psnr)."""
+    pin_ddp_children_to_this_job()
     with open_dict(cfg):
         cfg.paths.output_dir = HydraConfig.get().runtime.output_dir
     metrics = train(cfg)

@@ -1,0 +1,132 @@
+"""End-to-end training on the embedded photos with tiny models: every variant, seeding, resume,
+non-finite losses, W&B offline, export."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import TINY, compose_train
+
+from inpaintgan.checkpoints import export_generator, load_generator, read_checkpoint
+from inpaintgan.train import build_module, train
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "csv" / "metrics.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def column(rows: list[dict[str, str]], key: str) -> list[float]:
+    return [float(r[key]) for r in rows if r.get(key) not in (None, "")]
+
+
+@pytest.mark.parametrize("variant", ["paper", "shiftnet", "ce"])
+def test_each_variant_fits_validates_and_leaves_its_files(variant: str, tmp_path: Path) -> None:
+    cfg = compose_train([*TINY, f"model={variant}", "trainer.log_every_n_steps=1"], tmp_path)
+    metrics = train(cfg)
+    assert math.isfinite(metrics["val/psnr"]) and 0 < metrics["val/ssim"] <= 1
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert list((tmp_path / "checkpoints").glob("best-*.ckpt"))
+    rows = read_metrics(tmp_path)
+    assert len(column(rows, "train/g_rec")) == 2
+    assert column(rows, "val/psnr")
+    if variant != "ce":
+        assert column(rows, "train/g_guidance")
+    assert sorted(p.name for p in (tmp_path / "samples").glob("*.png"))
+    generator, config = load_generator(tmp_path / "checkpoints" / "last.ckpt")
+    assert config.model.name == variant
+
+
+def test_same_seed_gives_same_first_losses(tmp_path: Path) -> None:
+    overrides = [*TINY, "trainer.log_every_n_steps=1", "seed=7"]
+    runs = []
+    for name in ("a", "b"):
+        train(compose_train(overrides, tmp_path / name))
+        runs.append(read_metrics(tmp_path / name))
+    for key in ("train/g_total", "train/d_total", "train/g_style"):
+        assert column(runs[0], key) == column(runs[1], key)
+    other = tmp_path / "c"
+    train(compose_train([*TINY, "trainer.log_every_n_steps=1", "seed=8"], other))
+    assert column(read_metrics(other), "train/g_total") != column(runs[0], "train/g_total")
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path: Path) -> None:
+    common = [*TINY, "trainer.log_every_n_steps=1", "trainer.limit_train_batches=2"]
+    full = tmp_path / "full"
+    train(compose_train([*common, "trainer.max_epochs=2"], full))
+    first = tmp_path / "first"
+    train(compose_train([*common, "trainer.max_epochs=1"], first))
+    ckpt = first / "checkpoints" / "last.ckpt"
+    resumed = tmp_path / "resumed"
+    train(compose_train([*common, "trainer.max_epochs=2", f"ckpt_path={ckpt}"], resumed))
+    full_rows, resumed_rows = read_metrics(full), read_metrics(resumed)
+    for key in ("train/g_total", "train/d_total"):
+        expected = column(full_rows, key)[2:]
+        assert len(expected) == 2
+        assert column(resumed_rows, key) == pytest.approx(expected, rel=1e-5, abs=1e-7)
+    steps = [int(r["step"]) for r in resumed_rows if r.get("train/g_total")]
+    assert steps == [int(r["step"]) for r in full_rows if r.get("train/g_total")][2:]
+    assert read_checkpoint(resumed / "checkpoints" / "last.ckpt")["global_step"] == 8
+
+
+def test_max_batches_counts_batches_not_optimizer_steps(tmp_path: Path) -> None:
+    cfg = compose_train(
+        [*TINY, "trainer.limit_train_batches=null", "max_batches=3", "trainer.log_every_n_steps=1"],
+        tmp_path,
+    )
+    train(cfg)
+    assert len(column(read_metrics(tmp_path), "train/g_total")) == 3
+    assert read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 6
+
+
+def test_non_finite_losses_are_skipped_then_stop_the_run_keeping_good_weights(
+    tmp_path: Path,
+) -> None:
+    cfg = compose_train(
+        [*TINY, "loss.rec_weight=nan", "max_bad_steps=2", "trainer.limit_train_batches=4"],
+        tmp_path,
+    )
+    torch.manual_seed(cfg.seed)
+    with pytest.raises(Exception, match="consecutive non-finite losses"):
+        train(cfg)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert last.is_file()
+    state = read_checkpoint(last)["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+    assert int(state["skipped_batches"]) == 2
+
+
+def test_wandb_offline_run_writes_its_files_and_id_is_checkpointed(tmp_path: Path) -> None:
+    cfg = compose_train([*TINY, "logger=wandb"], tmp_path)
+    train(cfg)
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    run_id = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["inpaintgan"]["wandb_run_id"]
+    assert run_id and runs[0].name.endswith(run_id)
+    assert (tmp_path / "csv" / "metrics.csv").is_file()
+
+
+def test_export_keeps_only_the_generator_and_reproduces_its_output(tmp_path: Path) -> None:
+    cfg = compose_train(TINY, tmp_path)
+    train(cfg)
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    exported = export_generator(ckpt, tmp_path / "generator.pt")
+    assert exported.stat().st_size < ckpt.stat().st_size
+    from_ckpt, _ = load_generator(ckpt)
+    from_export, config = load_generator(exported)
+    image = torch.rand(1, 3, 64, 64)
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 16:48, 16:48] = 1
+    with torch.no_grad():
+        assert torch.equal(from_ckpt(image, mask).image, from_export(image, mask).image)
+    assert config.model.name == "paper"
+
+
+def test_classical_model_cannot_be_trained(tmp_path: Path) -> None:
+    cfg = compose_train([*TINY[1:3], "model=telea", "logger=csv"], tmp_path)
+    with pytest.raises(Exception, match="no trainable generator"):
+        build_module(cfg, {})
