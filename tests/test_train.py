@@ -87,7 +87,7 @@ def test_non_finite_losses_are_skipped_then_stop_the_run_keeping_good_weights(
     tmp_path: Path,
 ) -> None:
     cfg = compose_train(
-        [*TINY, "loss.rec_weight=nan", "max_bad_steps=2", "trainer.limit_train_batches=4"],
+        [*TINY, "loss.rec_weight=inf", "max_bad_steps=2", "trainer.limit_train_batches=4"],
         tmp_path,
     )
     torch.manual_seed(cfg.seed)

@@ -1,0 +1,227 @@
+"""LightningDataModule serving ``{"image", "mask", "name"}`` batches from a source.
+
+Skipped files are reported from the main process, whatever the number of workers: each
+sample carries the reasons its worker skipped files, :func:`collate` gathers them under
+``REPORT_KEY``, and :class:`ReportingDataLoader` pops them off every batch (the model never
+sees them), logs one warning per broken file, and a count when a pass over the data ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, RandomSampler, default_collate, get_worker_info
+
+from inpaintgan.data.datasets import ImageSource, InpaintingDataset, MaskGenerator
+from inpaintgan.data.images import DataError
+
+log = logging.getLogger(__name__)
+
+REPORT_KEY = "_report"
+
+
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """In a worker, torch's own collate (it stacks straight into shared memory); in the main
+    process a numpy stack, since torch.stack there starts intra-op threads that fight the
+    model for cores."""
+    if get_worker_info() is not None:
+        return default_collate(tensors)
+    return torch.from_numpy(np.stack([t.numpy() for t in tensors]))
+
+
+def collate(samples: list[dict]) -> dict:
+    """Stack images and masks, list names; side information goes under ``REPORT_KEY``."""
+    return {
+        "image": _stack([s["image"] for s in samples]),
+        "mask": _stack([s["mask"] for s in samples]),
+        "name": [s["name"] for s in samples],
+        REPORT_KEY: {
+            "skipped": [reason for s in samples for reason in s.get("skipped", ())],
+            "upscaled": sum(bool(s.get("upscaled")) for s in samples),
+        },
+    }
+
+
+@dataclass
+class PassReport:
+    """What one pass over a loader met: unreadable files (one-line reasons, each once) and
+    the number of images upscaled to the crop."""
+
+    skipped: list[str] = field(default_factory=list)
+    upscaled: int = 0
+
+
+class ReportingDataLoader(DataLoader):
+    """A DataLoader that sets the dataset's epoch and reports skipped/upscaled files.
+
+    ``epoch_fn`` returns the epoch to use (e.g. the trainer's) or None to count passes.
+    After each pass ``last_report`` holds its :class:`PassReport`.
+    """
+
+    def __init__(
+        self,
+        dataset: InpaintingDataset,
+        *args,
+        label: str = "data",
+        epoch_fn: Callable[[], int | None] | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(dataset, *args, **kwargs)
+        self.label, self.epoch_fn = label, epoch_fn
+        self.passes = 0
+        self.last_report: PassReport | None = None
+        self._warned: set[str] = set()
+
+    def __iter__(self) -> Iterator[dict]:
+        epoch = self.epoch_fn() if self.epoch_fn is not None else None
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(self.passes if epoch is None else epoch)
+        self.passes += 1
+        report = PassReport()
+        try:
+            for batch in super().__iter__():
+                info = batch.pop(REPORT_KEY, None) if isinstance(batch, dict) else None
+                if info:
+                    self._note(report, info)
+                yield batch
+        finally:
+            self.last_report = report
+            if report.skipped:
+                log.warning(
+                    "%s: %d unreadable file(s) skipped in this pass (each named when first met)",
+                    self.label,
+                    len(report.skipped),
+                )
+            if report.upscaled:
+                log.info(
+                    "%s: %d image(s) smaller than the %d px crop were upscaled in this pass",
+                    self.label,
+                    report.upscaled,
+                    getattr(self.dataset, "size", 0),
+                )
+
+    def _note(self, report: PassReport, info: dict) -> None:
+        for reason in info["skipped"]:
+            if reason not in report.skipped:  # a broken file can be met twice (as replacement)
+                report.skipped.append(reason)
+            if reason not in self._warned:
+                self._warned.add(reason)
+                log.warning("%s: skipped %s", self.label, reason)
+        report.upscaled += info["upscaled"]
+
+
+class EpochRandomSampler(RandomSampler):
+    """A shuffle that depends only on (seed, epoch), so a resumed run sees the same order.
+
+    Lightning calls ``set_epoch`` at each epoch start; under DDP it replaces this
+    RandomSampler with its DistributedSampler, which is seeded per epoch the same way.
+    """
+
+    def __init__(self, data_source: InpaintingDataset, seed: int) -> None:
+        super().__init__(data_source)
+        self.seed, self.epoch = int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
+
+
+class InpaintingDataModule(pl.LightningDataModule):
+    """Train/val/test loaders of ``(image, mask)`` pairs at ``size``² from ``source``.
+
+    ``mask`` draws training holes; ``eval_mask`` (default: ``mask``) draws the fixed
+    validation/test holes. No sampler is passed, so Lightning shards every split across DDP
+    ranks with its DistributedSampler; samples depend on (seed, index, epoch) only.
+    """
+
+    def __init__(
+        self,
+        source: ImageSource,
+        mask: MaskGenerator,
+        size: int = 256,
+        batch_size: int = 8,
+        num_workers: int = 2,
+        seed: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        eval_mask: MaskGenerator | None = None,
+        load_size: int | None = None,
+        eval_batch_size: int | None = None,
+        drop_last: bool = True,
+        root: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.root = root  # the configs' user-facing `data.root`, already passed to the source
+        self.source, self.mask, self.eval_mask = source, mask, eval_mask or mask
+        self.size, self.load_size, self.seed = int(size), load_size, int(seed)
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size or batch_size)
+        self.num_workers, self.pin_memory = int(num_workers), bool(pin_memory)
+        self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
+        self.drop_last = bool(drop_last)
+        self.datasets: dict[str, InpaintingDataset] = {}
+
+    def dataset(self, split: str) -> InpaintingDataset:
+        """The dataset of one split (``train`` draws random crops and masks), built once."""
+        if split not in self.datasets:
+            train = split == "train"
+            paths = self.source.paths(split)
+            if not paths:
+                raise DataError(f"the {split} split of {self.source!r} has no images")
+            self.datasets[split] = InpaintingDataset(
+                paths,
+                self.size,
+                self.mask if train else self.eval_mask,
+                train=train,
+                seed=self.seed,
+                load_size=self.load_size,
+            )
+        return self.datasets[split]
+
+    def setup(self, stage: str | None = None) -> None:
+        """Lists the files of the splits ``stage`` needs (raises DataError on a bad layout)."""
+        splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
+        for split in splits.get(stage or "fit", ("train", "val", "test")):
+            self.dataset(split)
+
+    def _trainer_epoch(self) -> int | None:
+        trainer = getattr(self, "trainer", None)
+        return None if trainer is None else int(trainer.current_epoch)
+
+    def loader(self, split: str) -> ReportingDataLoader:
+        """A loader over ``split`` (train/val/test/all); only ``train`` shuffles and augments."""
+        dataset, train = self.dataset(split), split == "train"
+        batch_size = self.batch_size if train else self.eval_batch_size
+        sampler = EpochRandomSampler(dataset, self.seed) if train else None
+        if sampler is not None:
+            sampler.set_epoch(self._trainer_epoch() or 0)
+        return ReportingDataLoader(
+            dataset,
+            label=split,
+            epoch_fn=self._trainer_epoch if train else None,
+            batch_size=batch_size,
+            sampler=sampler,
+            # Without drop_last a last batch of one breaks BatchNorm; keep a tiny set usable.
+            drop_last=train and self.drop_last and len(dataset) > batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            collate_fn=collate,
+        )
+
+    def train_dataloader(self) -> ReportingDataLoader:
+        return self.loader("train")
+
+    def val_dataloader(self) -> ReportingDataLoader:
+        return self.loader("val")
+
+    def test_dataloader(self) -> ReportingDataLoader:
+        return self.loader("test")

@@ -1,0 +1,483 @@
+"""Where the images are (sources, one per data-set layout) and how one sample is made.
+
+A *source* knows a layout on disk and answers ``paths(split)`` for split in
+``train | val | test | all``; it never decodes an image. :class:`InpaintingDataset` turns
+a list of paths into ``{"image", "mask", "name"}`` samples at a fixed size.
+Layouts accepted are described in docs/data.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision.transforms.v2.functional as TF
+from torch.utils.data import Dataset
+from torchvision.transforms import InterpolationMode
+
+from inpaintgan.data.images import IMAGE_EXTENSIONS, DataError, ImageLoadError, load_rgb
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test", "all")
+EXTENSIONS_TEXT = "/".join(e[1:] for e in IMAGE_EXTENSIONS)
+
+MaskGenerator = Callable[[int, int, np.random.Generator], np.ndarray]
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources
+
+
+def list_images(root: Path) -> list[Path]:
+    """Every image file under ``root`` (recursive, by extension), in a stable sorted order.
+
+    Other files are left out with one log line; hidden files silently.
+    """
+    found: list[Path] = []
+    others: list[str] = []
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = Path(folder, name)
+            (found if path.suffix.lower() in IMAGE_EXTENSIONS else others).append(path)
+    if others:
+        shown = ", ".join(str(p) for p in others[:5]) + (", ..." if len(others) > 5 else "")
+        log.warning("ignored %d non-image file(s) under %s: %s", len(others), root, shown)
+    return found
+
+
+def split_by_fraction(
+    paths: Sequence[Path], val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, list[Path]]:
+    """A seeded random split; ``test`` is the ``val`` part when ``test_fraction`` is 0."""
+    n = len(paths)
+    order = np.random.default_rng(seed).permutation(n)
+
+    def count(fraction: float) -> int:
+        return 0 if fraction <= 0 or n < 2 else max(1, round(fraction * n))
+
+    n_val, n_test = count(val_fraction), count(test_fraction)
+    if n_val + n_test >= n:
+        raise DataError(
+            f"cannot split {n} image(s) into val_fraction={val_fraction} and "
+            f"test_fraction={test_fraction} and still keep training images"
+        )
+    pick = [paths[i] for i in order]
+    val, test = sorted(pick[:n_val]), sorted(pick[n_val : n_val + n_test])
+    return {"train": sorted(pick[n_val + n_test :]), "val": val, "test": test or val}
+
+
+def _require_root(root: str | os.PathLike | None, expected: str) -> Path:
+    if root is None or str(root) in ("", "???"):
+        raise DataError(f"data.root is not set (expected {expected})")
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise DataError(f"data.root {path} does not exist or is not a folder (expected {expected})")
+    return path
+
+
+def _check_listed(paths: list[Path], list_file: Path, expected: str) -> list[Path]:
+    """Fail early when a split file names no files, or none of its first entries exist."""
+    if not paths:
+        raise DataError(f"{list_file} lists no images (expected {expected})")
+    head = paths[:5]
+    if not any(p.is_file() for p in head):
+        raise DataError(
+            f"{head[0]} (listed in {list_file}) not found, nor the next {len(head) - 1} "
+            f"(expected {expected})"
+        )
+    return paths
+
+
+class ImageSource(ABC):
+    """A data set on disk: ``paths(split)`` lists its image files for one split."""
+
+    def paths(self, split: str) -> list[Path]:
+        """Image files of ``split`` (train, val, test or all), in a stable order."""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+        return self._paths(split)
+
+    @abstractmethod
+    def _paths(self, split: str) -> list[Path]: ...
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(root={str(getattr(self, 'root', None))!r})"
+
+
+class FolderSource(ImageSource):
+    """Any directory tree of images (jpg/jpeg/png/webp/bmp).
+
+    ``split="folders"`` uses sub-folders ``train/``, ``val/`` (or ``valid/``,
+    ``validation/``) and ``test/``; missing val is cut from train by ``val_fraction``,
+    missing test is val. ``split="fraction"`` splits the whole tree by
+    ``val_fraction``/``test_fraction`` with ``seed``. ``split="auto"`` picks ``folders``
+    when ``train/`` exists. ``all`` is every image of the tree.
+    """
+
+    _VAL_DIRS = ("val", "valid", "validation")
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "auto",
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        if split not in ("auto", "folders", "fraction"):
+            raise ValueError(f"split must be auto, folders or fraction, got {split!r}")
+        self.root = root
+        self.split, self.val_fraction, self.test_fraction = split, val_fraction, test_fraction
+        self.seed = int(seed)
+        self._cache: dict[str, list[Path]] | None = None
+        self._every: list[Path] | None = None
+
+    def _expected(self) -> str:
+        return (
+            f"a folder tree of {EXTENSIONS_TEXT} images, optionally split into "
+            "train/ val/ test/ sub-folders"
+        )
+
+    def _scan(self, folder: Path) -> list[Path]:
+        paths = list_images(folder)
+        if not paths:
+            raise DataError(f"{folder} contains no images (expected {self._expected()})")
+        return paths
+
+    def _all(self) -> list[Path]:
+        if self._every is None:
+            self._every = self._scan(_require_root(self.root, self._expected()))
+        return self._every
+
+    def _splits(self) -> dict[str, list[Path]]:
+        if self._cache is not None:
+            return self._cache
+        root = _require_root(self.root, self._expected())
+        by_folders = self.split == "folders" or (self.split == "auto" and (root / "train").is_dir())
+        if not by_folders:
+            self._cache = split_by_fraction(
+                self._all(), self.val_fraction, self.test_fraction, self.seed
+            )
+            return self._cache
+        if not (root / "train").is_dir():
+            raise DataError(f"{root / 'train'} not found (data.source.split=folders expects it)")
+        train = self._scan(root / "train")
+        val_dir = next((root / d for d in self._VAL_DIRS if (root / d).is_dir()), None)
+        if val_dir is None:
+            splits = split_by_fraction(train, self.val_fraction, 0.0, self.seed)
+        else:
+            splits = {"train": train, "val": self._scan(val_dir)}
+        test_dir = root / "test"
+        splits["test"] = self._scan(test_dir) if test_dir.is_dir() else splits["val"]
+        self._cache = splits
+        return splits
+
+    def _paths(self, split: str) -> list[Path]:
+        return list(self._all() if split == "all" else self._splits()[split])
+
+
+def sample_root() -> Path:
+    """The folder of embedded sample photos shipped inside the package."""
+    return Path(str(resources.files("inpaintgan.sample_data").joinpath("scenes")))
+
+
+class SampleSource(FolderSource):
+    """The embedded real photos (41 at 256²): a seeded split, 35 train / 6 val; test = val."""
+
+    def __init__(self, val_fraction: float = 0.15, seed: int = 0) -> None:
+        super().__init__(sample_root(), split="fraction", val_fraction=val_fraction, seed=seed)
+
+
+class CelebASource(ImageSource):
+    """CelebA as distributed: ``img_align_celeba/`` + ``list_eval_partition.txt``.
+
+    ``root`` may also be the folder above (torchvision's ``root/celeba/``); the Kaggle copy
+    (``img_align_celeba/img_align_celeba/``, ``list_eval_partition.csv``) is accepted too.
+    Partition 0/1/2 = train/val/test.
+    """
+
+    EXPECTED = "img_align_celeba/*.jpg and list_eval_partition.txt ('000001.jpg 0' lines)"
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = root
+        self._cache: dict[str, list[Path]] | None = None
+
+    def _locate(self) -> tuple[Path, Path]:
+        root = _require_root(self.root, f"CelebA: {self.EXPECTED}")
+        base = root
+        if not (root / "img_align_celeba").is_dir() and (root / "celeba").is_dir():
+            base = root / "celeba"
+        images = base / "img_align_celeba"
+        if (images / "img_align_celeba").is_dir():
+            images = images / "img_align_celeba"
+        candidates = (base / "list_eval_partition.txt", base / "list_eval_partition.csv")
+        split_file = next((f for f in candidates if f.is_file()), None)
+        if split_file is None:
+            raise DataError(
+                f"CelebA split file {base / 'list_eval_partition.txt'} not found "
+                f"(expected {self.EXPECTED})"
+            )
+        if not images.is_dir():
+            raise DataError(f"CelebA image folder {images} not found (expected {self.EXPECTED})")
+        return images, split_file
+
+    @staticmethod
+    def _read_partition(split_file: Path) -> list[tuple[str, int]]:
+        with split_file.open(newline="") as handle:
+            if split_file.suffix == ".csv":
+                rows = [r for r in csv.reader(handle) if r]
+                rows = rows[1:] if rows and not rows[0][-1].strip().isdigit() else rows
+            else:
+                rows = [line.split() for line in handle if line.strip()]
+        entries = []
+        for number, row in enumerate(rows, 1):
+            if len(row) != 2 or row[1].strip() not in ("0", "1", "2"):
+                raise DataError(
+                    f"{split_file} entry {number}: expected '<image>.jpg <0|1|2>', got "
+                    f"{' '.join(row)!r}"
+                )
+            entries.append((row[0].strip(), int(row[1])))
+        return entries
+
+    def _splits(self) -> dict[str, list[Path]]:
+        if self._cache is None:
+            images, split_file = self._locate()
+            entries = self._read_partition(split_file)
+            splits: dict[str, list[Path]] = {s: [] for s in SPLITS}
+            for name, part in entries:
+                path = images / name
+                splits[("train", "val", "test")[part]].append(path)
+                splits["all"].append(path)
+            _check_listed(splits["all"], split_file, f"CelebA: {self.EXPECTED}")
+            self._cache = splits
+        return self._cache
+
+    def _paths(self, split: str) -> list[Path]:
+        paths = list(self._splits()[split])
+        if not paths:
+            raise DataError(f"CelebA split file lists no {split} images under {self.root}")
+        return paths
+
+
+class Places2Source(ImageSource):
+    """Places365-Standard, in either official layout (``root`` points at the folder).
+
+    * file lists: ``places365_train_standard.txt`` (``/a/airfield/00000001.jpg 0``) over
+      ``data_256/`` (or ``train_256/``, ``data_large/``...), ``places365_val.txt``
+      (``Places365_val_00000001.jpg 165``) over ``val_256/`` (or ``val_large/``) and,
+      for ``test_split="test"``, ``places365_test.txt`` over ``test_256/``;
+    * folders: ``train/<category>/...`` and ``val/`` (any depth).
+
+    The official validation set is also the test split by default (it is what inpainting
+    papers report on; the test set's images carry no labels but are usable with
+    ``test_split="test"``).
+    """
+
+    TRAIN_LIST, VAL_LIST, TEST_LIST = (
+        "places365_train_standard.txt",
+        "places365_val.txt",
+        "places365_test.txt",
+    )
+    TRAIN_DIRS = (
+        "data_256",
+        "data_256_standard",
+        "train_256",
+        "train_256_places365standard",
+        "data_large",
+        "data_large_standard",
+        "train_large",
+        "train_large_places365standard",
+    )
+    VAL_DIRS, TEST_DIRS = ("val_256", "val_large"), ("test_256", "test_large")
+    EXPECTED = (
+        "Places365-Standard: places365_train_standard.txt + data_256/ (or train_256/) and "
+        "places365_val.txt + val_256/, or folders train/<category>/ and val/"
+    )
+
+    def __init__(self, root: str | os.PathLike, test_split: str = "val") -> None:
+        if test_split not in ("val", "test"):
+            raise ValueError(f"test_split must be 'val' or 'test', got {test_split!r}")
+        self.root, self.test_split = root, test_split
+        self._cache: dict[str, list[Path]] = {}
+
+    def _layout(self, root: Path) -> str:
+        names = (self.TRAIN_LIST, self.VAL_LIST, *self.TRAIN_DIRS, *self.VAL_DIRS)
+        if any((root / n).exists() for n in names):
+            return "lists"
+        if (root / "train").is_dir() or (root / "val").is_dir():
+            return "folders"
+        raise DataError(f"data.root {root} holds no Places365 layout (expected {self.EXPECTED})")
+
+    def _from_list(self, root: Path, list_name: str, dirs: Sequence[str]) -> list[Path]:
+        list_file = root / list_name
+        if not list_file.is_file():
+            raise DataError(
+                f"Places365 split file {list_file} not found (expected {self.EXPECTED})"
+            )
+        folder = next((root / d for d in dirs if (root / d).is_dir()), None)
+        if folder is None:
+            raise DataError(
+                f"no image folder for {list_name} under {root} (expected one of "
+                f"{', '.join(d + '/' for d in dirs)})"
+            )
+        with list_file.open() as handle:
+            rels = [line.split()[0].lstrip("/") for line in handle if line.strip()]
+        return _check_listed([folder / r for r in rels], list_file, self.EXPECTED)
+
+    def _from_folder(self, root: Path, name: str) -> list[Path]:
+        folder = root / name
+        if not folder.is_dir():
+            raise DataError(f"Places365 folder {folder} not found (expected {self.EXPECTED})")
+        paths = list_images(folder)
+        if not paths:
+            raise DataError(f"{folder} contains no images (expected {self.EXPECTED})")
+        return paths
+
+    def _load(self, split: str) -> list[Path]:
+        root = _require_root(self.root, self.EXPECTED)
+        if self._layout(root) == "lists":
+            if split == "train":
+                return self._from_list(root, self.TRAIN_LIST, self.TRAIN_DIRS)
+            if split == "test" and self.test_split == "test":
+                return self._from_list(root, self.TEST_LIST, self.TEST_DIRS)
+            return self._from_list(root, self.VAL_LIST, self.VAL_DIRS)
+        folder = self.test_split if split == "test" else split
+        return self._from_folder(root, folder)
+
+    def _paths(self, split: str) -> list[Path]:
+        if split == "all":
+            return self._paths("train") + self._paths("val")
+        if split not in self._cache:
+            self._cache[split] = self._load(split)
+        return list(self._cache[split])
+
+
+# ---------------------------------------------------------------------------------------------
+# Dataset
+
+
+def name_depth(paths: Sequence[Path]) -> int:
+    """How many trailing path parts make unique sample names: 1 (the file stem) unless stems
+    repeat across folders (Places365 categories), then 2-4; 0 when even that is not enough."""
+    for depth in range(1, 5):
+        names = {(*p.parent.parts[len(p.parent.parts) - depth + 1 :], p.stem) for p in paths}
+        if len(names) == len(paths):
+            return depth
+    return 0
+
+
+def sample_name(path: Path, depth: int, index: int) -> str:
+    """``stem``, ``folder_stem``... for ``depth`` (see :func:`name_depth`); ``stem_index`` for 0."""
+    if depth == 0:
+        return f"{path.stem}_{index}"
+    return "_".join((*path.parent.parts[len(path.parent.parts) - depth + 1 :], path.stem))
+
+
+class InpaintingDataset(Dataset):
+    """``(image, mask, name)`` samples at ``size``² from a list of image files.
+
+    Images: shorter side resized to ``size`` (``load_size`` for training, to crop from a
+    larger image), then a random crop + horizontal flip (``train``) or a center crop.
+    Randomness comes from ``np.random.default_rng([seed, train, epoch, index])`` only, so a
+    sample is the same whatever worker or DDP rank draws it: validation/test samples and
+    masks never change; training ones change with the epoch (:meth:`set_epoch`).
+
+    A file that cannot be read is replaced by the next one; the sample then carries the
+    one-line reason under ``"skipped"`` (and ``"upscaled"`` marks images smaller than the
+    crop) for the data loader to report.
+    """
+
+    MAX_TRIES = 16
+
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike],
+        size: int,
+        mask: MaskGenerator,
+        train: bool,
+        seed: int = 0,
+        load_size: int | None = None,
+    ) -> None:
+        if not paths:
+            raise DataError("no images to build a dataset from")
+        paths = [Path(p) for p in paths]
+        # Paths as one bytes array: no per-item Python objects for forked workers to copy.
+        self._paths = np.array([os.fsencode(p) for p in paths])
+        self._name_depth = name_depth(paths)
+        self.size, self.mask, self.train, self.seed = int(size), mask, bool(train), int(seed)
+        self.load_size = max(int(load_size or size), self.size) if train else self.size
+        # Shared memory, so persistent worker processes see epoch changes too.
+        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def path(self, index: int) -> Path:
+        return Path(os.fsdecode(self._paths[index]))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Training crops, flips and masks are drawn afresh for each epoch."""
+        self._epoch.fill_(int(epoch))
+
+    def rng(self, index: int) -> np.random.Generator:
+        epoch = int(self._epoch.item()) if self.train else 0
+        return np.random.default_rng([self.seed, int(self.train), epoch, int(index)])
+
+    def _image(self, path: Path, rng: np.random.Generator) -> tuple[torch.Tensor, bool]:
+        image = load_rgb(path, draft_size=self.load_size)
+        upscaled = min(image.size) < self.size
+        if min(image.size) != self.load_size:
+            image = TF.resize(image, [self.load_size], InterpolationMode.BICUBIC, antialias=True)
+        width, height = image.size
+        if self.train:
+            top = int(rng.integers(0, height - self.size + 1))
+            left = int(rng.integers(0, width - self.size + 1))
+        else:
+            top, left = (height - self.size) // 2, (width - self.size) // 2
+        image = TF.crop(image, top, left, self.size, self.size)
+        if self.train and rng.random() < 0.5:
+            image = TF.horizontal_flip(image)
+        # numpy, not torch: tiny torch ops would start intra-op threads that fight the model
+        # for cores when the loader runs in the main process (num_workers=0).
+        chw = np.asarray(image).transpose(2, 0, 1).astype(np.float32)
+        return torch.from_numpy(np.multiply(chw, 1 / 255, out=chw)), upscaled
+
+    def __getitem__(self, index: int) -> dict:
+        rng = self.rng(index)
+        skipped: list[str] = []
+        offset = 0
+        for _ in range(self.MAX_TRIES):
+            j = (index + offset) % len(self)
+            try:
+                image, upscaled = self._image(self.path(j), rng)
+            except ImageLoadError as err:
+                skipped.append(str(err))
+                offset += 1
+                continue
+            try:
+                mask = self.mask(self.size, self.size, rng)
+            except ImageLoadError as err:  # a broken mask file: draw another one
+                skipped.append(str(err))
+                continue
+            return {
+                "image": image,
+                "mask": torch.from_numpy(np.ascontiguousarray(mask, np.float32))[None],
+                "name": sample_name(self.path(j), self._name_depth, j),
+                "skipped": skipped,
+                "upscaled": upscaled,
+            }
+        raise DataError(
+            f"{self.MAX_TRIES} unreadable files in a row from {self.path(index)} on "
+            f"(last: {skipped[-1]}); check data.root"
+        )

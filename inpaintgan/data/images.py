@@ -1,0 +1,137 @@
+"""Robust opening of image and mask files.
+
+Every file that reaches the model goes through :func:`load_rgb` (photos) or :func:`load_mask`
+(hole masks). Both turn whatever is on disk (greyscale, palette, RGBA, CMYK, 16-bit,
+EXIF-rotated) into one predictable form, and turn every way a file can be broken into a
+single :class:`ImageLoadError` whose message is one line naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+# Modes whose samples go beyond 8 bits: PIL's own convert("RGB") clips them instead of scaling.
+_WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+class DataError(ValueError):
+    """Bad data configuration (missing root or split file, empty folder): a one-line message
+    naming the path and the layout expected. Entry points print it and exit 2."""
+
+
+class ImageLoadError(ValueError):
+    """A file that cannot be used as an image; the message is one line naming the file."""
+
+
+def _open(path: str | Path, draft_size: int | None) -> Image.Image:
+    """Open and fully decode ``path`` (so truncation shows up here, not later)."""
+    try:
+        image = Image.open(path)
+        if draft_size is not None and image.format == "JPEG":
+            # DCT-domain downscaling while decoding: much faster for large JPEGs; the result
+            # keeps both sides >= draft_size, so the later resize still has enough pixels.
+            image.draft(image.mode, (draft_size, draft_size))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. PIL's "Corrupt EXIF data" chatter
+            image.load()
+            return ImageOps.exif_transpose(image)
+    except FileNotFoundError:
+        raise ImageLoadError(f"{path}: no such file") from None
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{path}: not an image file PIL can read") from None
+    except Image.DecompressionBombError as err:
+        raise ImageLoadError(f"{path}: too large ({err})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise ImageLoadError(f"{path}: broken image ({reason})") from None
+
+
+def _wide_to_8bit(image: Image.Image) -> Image.Image:
+    """Scale a 16/32-bit or float greyscale image to 8 bits (PIL would clip at 255)."""
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode == "F":
+        top = 1.0 if values.size and values.max() <= 1.0 else 255.0
+    else:  # integer modes: 16-bit PNG/TIFF data, whatever the container width
+        top = 65535.0
+    scaled = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(scaled, mode="L")
+
+
+def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
+    """CMYK → sRGB through the embedded ICC profile when there is one (PIL's fallback is naive)."""
+    icc = image.info.get("icc_profile")
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(
+                image, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
+            )
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass
+    return image.convert("RGB")
+
+
+def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Any PIL mode → 8-bit RGB; transparency is composited over ``background`` (white)."""
+    if image.mode in _WIDE_MODES:
+        image = _wide_to_8bit(image)
+    if image.mode == "CMYK":
+        return _cmyk_to_rgb(image)
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("LA", "La", "PA", "RGBa"):
+        image = image.convert("RGBA")
+    if image.mode == "RGBA":
+        canvas = Image.new("RGB", image.size, background)
+        canvas.paste(image, mask=image.getchannel("A"))
+        return canvas
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def load_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
+    """Open ``path`` as an upright 8-bit RGB image.
+
+    ``draft_size`` lets JPEG decoding shrink the image on the fly as long as both sides stay
+    at least that large. Raises :class:`ImageLoadError` for missing, truncated, non-image or
+    otherwise unreadable files.
+    """
+    image = _open(path, draft_size)
+    try:
+        return to_rgb(image)
+    except (OSError, ValueError) as err:
+        raise ImageLoadError(f"{path}: cannot convert mode {image.mode} to RGB ({err})") from None
+
+
+def load_mask(
+    path: str | Path, size: int | tuple[int, int] | None = None, invert: bool = False
+) -> np.ndarray:
+    """Read a mask file as float32 ``[H, W]`` in {0, 1}: white (> 50 % grey) = 1 = missing.
+
+    ``size`` (an int for a square, or ``(height, width)``) resizes with nearest neighbour so
+    a mask drawn at another resolution stays binary. ``invert`` is for mask sets drawn with
+    black holes. Transparent pixels count as black. Raises :class:`ImageLoadError`.
+    """
+    image = _open(path, None)
+    if image.mode in _WIDE_MODES:
+        image = _wide_to_8bit(image)
+    try:
+        if image.mode in ("P", "LA", "PA", "RGBA", "RGBa"):
+            image = to_rgb(image, background=(0, 0, 0))
+        grey = image.convert("L")
+    except (OSError, ValueError) as err:
+        raise ImageLoadError(f"{path}: cannot read mode {image.mode} as a mask ({err})") from None
+    if size is not None:
+        height, width = (size, size) if isinstance(size, int) else size
+        if grey.size != (width, height):
+            grey = grey.resize((width, height), Image.Resampling.NEAREST)
+    mask = np.asarray(grey) > 127
+    if invert:
+        mask = ~mask
+    return mask.astype(np.float32)

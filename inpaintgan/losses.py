@@ -1,0 +1,224 @@
+"""The paper's losses (Sec. 1.3), one function per equation, and the weighted total (eq. 9).
+
+* eq. 5, reconstruction: :func:`reconstruction_loss` (L1; L2 for the Context Encoder).
+* eq. 6, adversarial: :func:`generator_adversarial_loss`, :func:`discriminator_adversarial_losses`
+  (vanilla = BCE with logits, the paper's; ``lsgan`` and ``hinge`` as options).
+* eq. 7, guidance: :func:`guidance_loss`, masked to the feature-level hole.
+* eq. 8, style: :func:`gram_matrix`, :func:`style_loss` on VGG16 features.
+* eq. 9: :class:`InpaintingLoss`, every term returned unweighted and in the weighted "total".
+
+Reconstruction and style use the raw generator output; the discriminator (fed by the
+LightningModule) sees the composite. Every term is computed in float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from inpaintgan.models.base import GeneratorOutput
+
+__all__ = [
+    "GAN_MODES",
+    "InpaintingLoss",
+    "discriminator_adversarial_losses",
+    "generator_adversarial_loss",
+    "gram_matrix",
+    "guidance_loss",
+    "reconstruction_loss",
+    "style_loss",
+]
+
+GAN_MODES = ("vanilla", "lsgan", "hinge")
+GanMode = Literal["vanilla", "lsgan", "hinge"]
+
+
+def reconstruction_loss(output: Tensor, target: Tensor, kind: Literal["l1", "l2"] = "l1") -> Tensor:
+    """eq. 5: mean absolute (``l1``) or squared (``l2``) error over all pixels and channels."""
+    diff = output.float() - target.float()
+    if kind == "l1":
+        return diff.abs().mean()
+    if kind == "l2":
+        return diff.square().mean()
+    raise ValueError(f"reconstruction must be l1 or l2, got {kind!r}")
+
+
+def generator_adversarial_loss(fake_logits: Tensor, mode: GanMode = "vanilla") -> Tensor:
+    """eq. 6, generator side: make D call the fake real.
+
+    ``vanilla``: the non-saturating form ``-log D(G(I))`` (BCE with target 1);
+    ``lsgan``: ``(D - 1)²``; ``hinge``: ``-D``. Means over every logit.
+    """
+    logits = fake_logits.float()
+    if mode == "vanilla":
+        return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+    if mode == "lsgan":
+        return (logits - 1.0).square().mean()
+    if mode == "hinge":
+        return -logits.mean()
+    raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {mode!r}")
+
+
+def discriminator_adversarial_losses(
+    real_logits: Tensor, fake_logits: Tensor, mode: GanMode = "vanilla"
+) -> tuple[Tensor, Tensor]:
+    """eq. 6, discriminator side: ``(real term, fake term)``.
+
+    ``vanilla``: ``-log D(x)``, ``-log(1 - D(G(I)))``; ``lsgan``: ``(D(x) - 1)²``,
+    ``D(G(I))²``; ``hinge``: ``relu(1 - D(x))``, ``relu(1 + D(G(I)))``. Means over logits.
+    """
+    real, fake = real_logits.float(), fake_logits.float()
+    if mode == "vanilla":
+        return (
+            F.binary_cross_entropy_with_logits(real, torch.ones_like(real)),
+            F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)),
+        )
+    if mode == "lsgan":
+        return (real - 1.0).square().mean(), fake.square().mean()
+    if mode == "hinge":
+        return F.relu(1.0 - real).mean(), F.relu(1.0 + fake).mean()
+    raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {mode!r}")
+
+
+def guidance_loss(feature: Tensor, target: Tensor, hole: Tensor) -> Tensor:
+    """eq. 7: squared L2 between decoder feature and ground-truth encoder feature, hole only.
+
+    Shapes: feature, target ``[B, C, h, w]``; hole bool ``[B, 1, h, w]`` (True = missing).
+    Returns the mean over hole positions and channels (the paper's sum, normalised so the
+    weight does not depend on the hole size); 0 when there is no hole. Positions outside
+    the hole neither contribute nor receive gradient; the target gets none.
+    """
+    if feature.shape != target.shape:
+        raise ValueError(f"guidance shapes differ: {tuple(feature.shape)} vs {tuple(target.shape)}")
+    weight = hole.to(torch.float32)
+    sq = (feature.float() - target.detach().float()).square()
+    count = weight.sum() * feature.shape[1]
+    return (sq * weight).sum() / count.clamp_min(1.0)
+
+
+def gram_matrix(feature: Tensor) -> Tensor:
+    """``[B, C, H, W]`` → ``[B, C, C]`` Gram matrix normalised by ``C·H·W``, in float32."""
+    b, c, h, w = feature.shape
+    flat = feature.float().reshape(b, c, h * w)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+
+def style_loss(output_features: Sequence[Tensor], target_features: Sequence[Tensor]) -> Tensor:
+    """eq. 8: mean over layers of the mean absolute difference of the Gram matrices."""
+    if len(output_features) != len(target_features) or not output_features:
+        raise ValueError("style_loss needs one target feature per output feature")
+    terms = [
+        (gram_matrix(o) - gram_matrix(t)).abs().mean()
+        for o, t in zip(output_features, target_features, strict=True)
+    ]
+    return torch.stack(terms).mean()
+
+
+class InpaintingLoss(nn.Module):
+    """Weighted sum of the four terms (eq. 9) for the generator; the GAN loss for D.
+
+    Args:
+        rec_weight: λ_rec (1).
+        adv_weight: λ_adv (0.002).
+        guidance_weight: λ_g (0.01).
+        style_weight: λ_sty (10).
+        reconstruction: ``l1`` (paper, Shift-Net) or ``l2`` (Context Encoder).
+        gan_mode: ``vanilla`` (paper), ``lsgan`` or ``hinge``.
+        style_features: the VGG16 feature extractor, or a zero-argument factory of it (built
+            only when ``style_weight > 0``; Hydra: ``_partial_: true``). May be None when
+            ``style_weight == 0``.
+
+    A weight of 0 skips its term (it is absent from the returned dict).
+    """
+
+    def __init__(
+        self,
+        rec_weight: float = 1.0,
+        adv_weight: float = 0.002,
+        guidance_weight: float = 0.01,
+        style_weight: float = 10.0,
+        reconstruction: Literal["l1", "l2"] = "l1",
+        gan_mode: GanMode = "vanilla",
+        style_features: nn.Module | Callable[[], nn.Module] | None = None,
+    ):
+        super().__init__()
+        if reconstruction not in ("l1", "l2"):
+            raise ValueError(f"reconstruction must be l1 or l2, got {reconstruction!r}")
+        if gan_mode not in GAN_MODES:
+            raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {gan_mode!r}")
+        self.rec_weight = float(rec_weight)
+        self.adv_weight = float(adv_weight)
+        self.guidance_weight = float(guidance_weight)
+        self.style_weight = float(style_weight)
+        self.reconstruction = reconstruction
+        self.gan_mode = gan_mode
+        self.style_features: nn.Module | None = None
+        if self.style_weight > 0:
+            if style_features is None:
+                raise ValueError("style_weight > 0 needs style_features (a VGG16Features)")
+            if not isinstance(style_features, nn.Module):
+                style_features = style_features()
+            self.style_features = style_features
+
+    def style_term(self, output: Tensor, target: Tensor) -> Tensor:
+        """eq. 8 on VGG16 features of ``output`` and ``target`` (float32, autocast off)."""
+        if self.style_features is None:
+            raise RuntimeError("style_term needs style_features (style_weight was 0)")
+        device_type = output.device.type
+        with torch.autocast(device_type=device_type, enabled=False):
+            out_feats = self.style_features(output.float())
+            with torch.no_grad():
+                gt_feats = self.style_features(target.float())
+            return style_loss(out_feats, gt_feats)
+
+    def generator_terms(
+        self,
+        *,
+        output: Tensor,
+        target: Tensor,
+        mask: Tensor,
+        fake_logits: Tensor | None = None,
+        gen: GeneratorOutput | None = None,
+        guidance_target: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """The generator's terms: "rec", "adv", "guidance", "style" (weight > 0) and "total".
+
+        Args:
+            output: raw prediction ``[B, 3, H, W]`` in [0, 1].
+            target: ground truth, same shape.
+            mask: ``[B, 1, H, W]``, 1 = missing (reconstruction covers the whole image).
+            fake_logits: D's logits on the composite; "adv" is skipped when None.
+            gen: the generator output; "guidance" is skipped when it carries no guidance
+                feature (Context Encoder, ``shift_level: null``).
+            guidance_target: ``generator.guidance_target(target, mask)``.
+        """
+        terms: dict[str, Tensor] = {}
+        weighted: list[Tensor] = []
+        if self.rec_weight > 0:
+            terms["rec"] = reconstruction_loss(output, target, self.reconstruction)
+            weighted.append(self.rec_weight * terms["rec"])
+        if self.adv_weight > 0 and fake_logits is not None:
+            terms["adv"] = generator_adversarial_loss(fake_logits, self.gan_mode)
+            weighted.append(self.adv_weight * terms["adv"])
+        if self.guidance_weight > 0 and gen is not None and gen.guidance_feature is not None:
+            if guidance_target is None or gen.guidance_hole is None:
+                raise ValueError("the guidance term needs guidance_target and gen.guidance_hole")
+            terms["guidance"] = guidance_loss(
+                gen.guidance_feature, guidance_target, gen.guidance_hole
+            )
+            weighted.append(self.guidance_weight * terms["guidance"])
+        if self.style_weight > 0:
+            terms["style"] = self.style_term(output, target)
+            weighted.append(self.style_weight * terms["style"])
+        total = torch.stack(weighted).sum() if weighted else output.float().sum() * 0.0
+        terms["total"] = total
+        return terms
+
+    def discriminator_terms(self, real_logits: Tensor, fake_logits: Tensor) -> dict[str, Tensor]:
+        """D's GAN loss: "real", "fake" and "total" = their mean (as pix2pix / Shift-Net)."""
+        real, fake = discriminator_adversarial_losses(real_logits, fake_logits, self.gan_mode)
+        return {"real": real, "fake": fake, "total": 0.5 * (real + fake)}

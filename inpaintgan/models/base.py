@@ -1,0 +1,120 @@
+"""Shared pieces of the networks: the generator output, layer factories, init, cost helpers.
+
+Every network takes images in ``[0, 1]`` at its boundary and works in ``[-1, 1]`` inside
+(tanh output), as DCGAN / pix2pix / Shift-Net do.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
+from torch.utils.flop_counter import FlopCounterMode
+
+__all__ = [
+    "GeneratorOutput",
+    "NORMS",
+    "complexity",
+    "count_parameters",
+    "from_unit_range",
+    "init_weights",
+    "make_norm",
+    "to_unit_range",
+]
+
+#: Accepted ``norm`` values: layer norms for feature maps, or ``spectral`` (weight wrapper).
+NORMS = ("batch", "instance", "spectral", "none")
+
+
+class GeneratorOutput(NamedTuple):
+    """What every generator returns (docs/architecture.md).
+
+    Attributes:
+        image: ``[B, 3, H, W]`` raw prediction in ``[0, 1]`` (not composited).
+        guidance_feature: decoder feature at the shift level, before the shift
+            (``[B, C, h, w]``), or None for variants without a shift layer.
+        guidance_hole: bool ``[B, 1, h, w]``, the feature-level hole there, or None.
+    """
+
+    image: Tensor
+    guidance_feature: Tensor | None = None
+    guidance_hole: Tensor | None = None
+
+
+def to_unit_range(x: Tensor) -> Tensor:
+    """``[-1, 1]`` → ``[0, 1]``."""
+    return (x + 1.0) * 0.5
+
+
+def from_unit_range(x: Tensor) -> Tensor:
+    """``[0, 1]`` → ``[-1, 1]``."""
+    return x * 2.0 - 1.0
+
+
+def make_norm(kind: str, channels: int) -> nn.Module:
+    """A feature-map norm layer: BatchNorm, InstanceNorm (no affine, as pix2pix) or none.
+
+    ``spectral`` wraps weights instead (see :func:`maybe_spectral`), so it gives Identity here.
+    """
+    if kind not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {kind!r}")
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    return nn.Identity()
+
+
+def has_norm_layer(kind: str) -> bool:
+    """Whether ``kind`` adds a norm layer after a conv (then the conv needs no bias)."""
+    return kind in ("batch", "instance")
+
+
+def maybe_spectral(conv: nn.Module, kind: str) -> nn.Module:
+    """Wrap ``conv`` in spectral normalisation when ``kind == "spectral"``."""
+    return spectral_norm(conv) if kind == "spectral" else conv
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """DCGAN / Shift-Net init: conv and linear weights N(0, std), biases 0, BN weights N(1, std).
+
+    Spectrally normalised layers are initialised through their original weight.
+    """
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            if parametrize.is_parametrized(m, "weight"):
+                weight = m.parametrizations.weight.original
+            else:
+                weight = m.weight
+            nn.init.normal_(weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d) and m.affine:
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+@torch.no_grad()
+def complexity(module: nn.Module, *inputs: Tensor) -> tuple[int, int]:
+    """``(trainable parameters, forward FLOPs)`` of ``module(*inputs)``, measured.
+
+    FLOPs are counted by :class:`torch.utils.flop_counter.FlopCounterMode` (a multiply-add
+    counts 2; convolutions and matmuls only, elementwise ops are not counted). Divide by the
+    batch size of ``inputs`` for a per-image figure.
+    """
+    was_training = module.training
+    module.eval()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            module(*inputs)
+    finally:
+        module.train(was_training)
+    return count_parameters(module), int(counter.get_total_flops())

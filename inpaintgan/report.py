@@ -1,0 +1,136 @@
+"""Gather evaluation runs into a Table-1 style markdown table, beside the paper's numbers.
+
+``python -m inpaintgan.report runs=[DIR1,DIR2] out=table.md`` reads each run's
+``metrics.json`` (written by ``inpaintgan.evaluate``; a folder is searched recursively) and
+writes one row per (model, mask), with PSNR and SSIM columns per data set (a later run of
+the same model, mask and data set replaces an earlier one). The published Table 1 values
+(center mask) come first, marked "published"; our runs of the paper's three models are
+named "this paper (ours)", "Shift-Net (ours)", "Context Encoder (ours)".
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from inpaintgan.config import CONFIG_DIR
+
+PUBLISHED_DATASETS = ("celeba", "places2")
+PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
+    # Table 1 of the paper, center mask: data set -> (PSNR, SSIM).
+    "Context Encoder": {"celeba": (24.16, 0.84), "places2": (24.73, 0.87)},
+    "Shift-Net": {"celeba": (26.51, 0.88), "places2": (26.84, 0.91)},
+    "this paper": {"celeba": (27.84, 0.89), "places2": (28.16, 0.93)},
+}
+DATASET_TITLES = {"celeba": "CelebA", "places2": "Places2"}
+MODEL_TITLES = {"ce": "Context Encoder", "shiftnet": "Shift-Net", "paper": "this paper"}
+
+
+class ReportError(ValueError):
+    """A user mistake (no run found, unreadable metrics.json); the message is one line."""
+
+
+def find_metrics(runs: list[str | Path]) -> list[Path]:
+    """The metrics.json files of ``runs``: files, run folders, or folders of runs."""
+    found: list[Path] = []
+    for run in runs:
+        path = Path(run)
+        if path.is_file():
+            found.append(path)
+        elif (path / "metrics.json").is_file():
+            found.append(path / "metrics.json")
+        elif path.is_dir():
+            nested = sorted(path.rglob("metrics.json"))
+            if not nested:
+                raise ReportError(f"{path}: no metrics.json in this folder or below")
+            found.extend(nested)
+        else:
+            raise ReportError(f"{path}: no such run folder or metrics.json")
+    return found
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    """One run's metrics.json, checked for the keys the table needs."""
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ReportError(f"{path}: not a readable metrics.json ({err})") from err
+    missing = [k for k in ("model", "data", "mask", "psnr", "ssim") if k not in metrics]
+    if not isinstance(metrics, dict) or missing:
+        raise ReportError(f"{path}: not an inpaintgan metrics.json (missing {missing})")
+    return metrics
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def build_table(runs: list[dict[str, Any]], published: bool = True) -> str:
+    """Markdown table: rows (model, mask), columns PSNR then SSIM per data set."""
+    datasets = list(PUBLISHED_DATASETS) if published else []
+    datasets += sorted({r["data"] for r in runs} - set(datasets))
+    rows: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+    if published:  # the paper gives SSIM with two decimals: shown as published
+        for model, values in PUBLISHED.items():
+            rows[(f"{model} (published)", "center")] = values
+    for run in runs:
+        label = run.get("name") or MODEL_TITLES.get(run["model"], run["model"])
+        key = (f"{label} (ours)" if label in PUBLISHED else label, run["mask"])
+        rows.setdefault(key, {})[run["data"]] = (run["psnr"], run["ssim"])
+
+    titles = [DATASET_TITLES.get(d, d) for d in datasets]
+    header = ["model", "mask"] + [f"PSNR {t}" for t in titles] + [f"SSIM {t}" for t in titles]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for (model, mask), values in rows.items():
+        ssim_digits = 2 if model.endswith("(published)") else 3
+        psnr = [_fmt(values.get(d, (None, None))[0], 2) for d in datasets]
+        ssim = [_fmt(values.get(d, (None, None))[1], ssim_digits) for d in datasets]
+        lines.append("| " + " | ".join([model, mask, *psnr, *ssim]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def report(runs: list[str | Path], out: str | Path | None = None, published: bool = True) -> str:
+    """Build the table of ``runs`` (and write it to ``out`` when given); returns the markdown."""
+    paths = find_metrics(runs)
+    metrics = [read_metrics(p) for p in paths]
+    table = build_table(metrics, published=published)
+    sources = "\n".join(
+        f"- {m.get('name') or m['model']} / {m['data']} / {m['mask']}: {p.parent} "
+        f"({m.get('n_images', '?')} images, checkpoint {m.get('checkpoint') or 'none'})"
+        for p, m in zip(paths, metrics, strict=True)
+    )
+    text = (
+        table
+        + "\nPSNR in dB and SSIM on the composited output, means over images; published rows: "
+        + "the paper's Table 1 (center mask, 256x256).\n\nRuns:\n"
+        + sources
+        + "\n"
+    )
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    return text
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="report", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point: ``python -m inpaintgan.report runs=[DIR,...] out=table.md``."""
+    runs = [cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs or [])
+    try:
+        if not runs:
+            raise ReportError("give the evaluation runs, e.g. runs=[eval/telea,eval/paper]")
+        text = report(runs, cfg.out, published=cfg.published)
+    except ReportError as err:
+        print(f"inpaintgan.report: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(text if cfg.out is None else f"wrote {cfg.out}\n\n{text}", end="")
+
+
+if __name__ == "__main__":
+    main()

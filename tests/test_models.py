@@ -1,0 +1,286 @@
+"""Generators, discriminators, the SE block, VGG16 features and the model configs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from inpaintgan.models import (
+    ContextEncoder,
+    DCGANDiscriminator,
+    GeneratorOutput,
+    ImprovedSEBlock,
+    PatchGANDiscriminator,
+    UNetGenerator,
+    VGG16Features,
+)
+from inpaintgan.models.base import complexity
+from inpaintgan.models.unet import resolve_depth
+from inpaintgan.models.vgg import VGG16_LAYERS, _vgg16_features
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def center_mask(batch: int, size: int) -> torch.Tensor:
+    mask = torch.zeros(batch, 1, size, size)
+    mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
+    return mask
+
+
+def images(batch: int, size: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def assert_every_parameter_gets_gradient(module: torch.nn.Module) -> None:
+    params = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+    assert params
+    dead = [n for n, p in params if p.grad is None or p.grad.abs().sum() == 0]
+    assert not dead, f"no gradient reaches {dead}"
+
+
+# ----------------------------------------------------------------------------- generators
+@pytest.mark.parametrize("size", [128, 256, 512])
+@pytest.mark.parametrize("se_levels", ["auto", []], ids=["paper", "shiftnet"])
+def test_unet_shapes(size, se_levels):
+    torch.manual_seed(0)
+    gen = UNetGenerator(image_size=size, base_channels=4, max_channels=16, se_levels=se_levels)
+    assert gen.depth == {128: 7, 256: 8, 512: 8}[size]
+    assert bool(len(gen.se)) == (se_levels == "auto")
+    with torch.no_grad():
+        out = gen(images(1, size), center_mask(1, size))
+    assert isinstance(out, GeneratorOutput)
+    assert out.image.shape == (1, 3, size, size)
+    assert 0 <= out.image.min() and out.image.max() <= 1
+    level = size // 8  # shift_level 3: 32x32 at 256
+    assert out.guidance_feature.shape == (1, 16, level, level)
+    assert out.guidance_hole.shape == (1, 1, level, level)
+    assert out.guidance_hole.dtype == torch.bool
+    assert int(out.guidance_hole.sum()) == (level // 2) ** 2
+    target = gen.guidance_target(images(1, size, seed=1), center_mask(1, size))
+    assert target.shape == out.guidance_feature.shape and not target.requires_grad
+
+
+def test_default_unet_matches_shiftnet_size():
+    """Shift-Net's generator (se_levels=[]) at 256 has Shift-Net's 54.9 M parameters."""
+    gen = UNetGenerator(image_size=256, se_levels=[])
+    assert sum(p.numel() for p in gen.parameters()) == 54_929_987
+    assert [gen.widths[i] for i in range(1, 9)] == [64, 128, 256, 512, 512, 512, 512, 512]
+    assert gen.up[2].block[1].in_channels == 3 * 256  # triple concat at the 32x32 level
+    weight = gen.down[3].block[1].weight  # init N(0, 0.02)
+    assert abs(weight.mean().item()) < 1e-3 and abs(weight.std().item() - 0.02) < 1e-3
+
+
+def test_unet_ignores_hole_pixels_and_needs_multiple_of_two_to_depth():
+    torch.manual_seed(0)
+    gen = UNetGenerator(image_size=64, base_channels=4, max_channels=16).eval()
+    image, mask = images(2, 64), center_mask(2, 64)
+    noisy = torch.where(mask.bool(), torch.rand_like(image), image)
+    with torch.no_grad():
+        torch.testing.assert_close(gen(noisy, mask).image, gen(image, mask).image)
+        with pytest.raises(ValueError, match="multiple of 2\\*\\*depth"):
+            gen(images(1, 48), center_mask(1, 48))
+
+
+def test_guidance_target_is_the_encoder_feature_of_the_ground_truth():
+    torch.manual_seed(0)
+    gen = UNetGenerator(image_size=64, base_channels=4, max_channels=16, shift_level=2)
+    image, mask = images(2, 64), center_mask(2, 64)
+    seen = {}
+    level = gen.se["2"]  # the skip feature of level 2 comes out of its SE block
+    handle = level.register_forward_hook(lambda m, i, o: seen.setdefault("feature", o))
+    target = gen.guidance_target(image, mask)
+    handle.remove()
+    torch.testing.assert_close(target, seen["feature"])
+    with torch.no_grad():  # an empty mask: the damaged input equals the ground truth
+        empty = torch.zeros_like(mask)
+        handle = level.register_forward_hook(lambda m, i, o: seen.__setitem__("fwd", o))
+        gen(image, empty)
+        handle.remove()
+    torch.testing.assert_close(gen.guidance_target(image, empty), seen["fwd"])
+
+
+def test_shift_off_is_a_plain_unet_without_guidance():
+    gen = UNetGenerator(image_size=64, base_channels=4, max_channels=16, shift_level=None)
+    out = gen(images(1, 64), center_mask(1, 64))
+    assert out.guidance_feature is None and out.guidance_hole is None
+    assert gen.guidance_target(images(1, 64), center_mask(1, 64)) is None
+    assert gen.up[2].block[1].in_channels == 2 * 16
+
+
+def test_resolve_depth_and_bad_levels():
+    assert resolve_depth(256, None) == 8 and resolve_depth(128, None) == 7
+    assert resolve_depth(192, None) == 6 and resolve_depth(None, None) == 8
+    assert resolve_depth(128, 5) == 5
+    with pytest.raises(ValueError):
+        UNetGenerator(image_size=64, se_levels=[7])
+    with pytest.raises(ValueError):
+        UNetGenerator(image_size=64, shift_level=6)
+
+
+@pytest.mark.parametrize("size", [128, 256])
+def test_context_encoder_shapes(size):
+    gen = ContextEncoder(image_size=size, base_channels=4, max_channels=16, bottleneck_channels=32)
+    with torch.no_grad():
+        out = gen(images(2, size), center_mask(2, size))
+    assert out.image.shape == (2, 3, size, size)
+    assert out.guidance_feature is None and gen.guidance_target(out.image, out.image) is None
+    convs = [m for m in gen.encoder if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == {128: 6, 256: 7}[size]  # stride-2 convs to 4x4, then the code
+    assert convs[-1].out_channels == 32
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: UNetGenerator(image_size=64, base_channels=4, max_channels=16),
+        lambda: UNetGenerator(image_size=64, base_channels=4, max_channels=16, se_levels=[]),
+        lambda: ContextEncoder(image_size=32, base_channels=4, bottleneck_channels=16),
+    ],
+    ids=["paper", "shiftnet", "ce"],
+)
+def test_gradient_reaches_every_generator_parameter(make):
+    torch.manual_seed(0)
+    gen = make()
+    size = 64 if isinstance(gen, UNetGenerator) else 32
+    image, mask = images(2, size), center_mask(2, size)
+    out = gen(image, mask)
+    loss = (out.image - images(2, size, seed=3)).abs().mean()
+    if out.guidance_feature is not None:
+        loss = loss + out.guidance_feature.square().mean()
+    loss.backward()
+    assert_every_parameter_gets_gradient(gen)
+
+
+# ----------------------------------------------------------------------------- SE block
+def test_se_block_keeps_shape_and_reweights_six_branches():
+    torch.manual_seed(0)
+    block = ImprovedSEBlock(16, branch_ratio=0.25)
+    x = torch.randn(2, 16, 8, 8)
+    assert block(x).shape == x.shape
+    assert block.fuse.in_channels == 16 + 6 * 4
+    assert block.excitation.mlp[-1].out_features == 6 * 4
+    weights = block.excitation(x)
+    assert weights.shape == (2, 24, 1, 1) and (weights > 0).all() and (weights < 1).all()
+    convs = sum(isinstance(m, torch.nn.Conv2d) for m in block.modules())
+    assert convs == 3 + 3 + 1  # shared chains: 3 plain + 3 dilated + fuse
+    dilations = [c.dilation for c in block.chains[1].convs]
+    assert dilations == [(2, 2)] * 3
+    separate = ImprovedSEBlock(16, shared_chain=False, dilated_taps=(1, 2, 2))
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in separate.modules()) == 6 + 5 + 1
+    assert separate(x).shape == x.shape
+
+
+# --------------------------------------------------------------------------- discriminators
+@pytest.mark.parametrize("size", [128, 256])
+@pytest.mark.parametrize("norm", ["batch", "spectral"])
+def test_dcgan_discriminator(size, norm):
+    torch.manual_seed(0)
+    disc = DCGANDiscriminator(image_size=size, base_channels=4, max_channels=16, norm=norm)
+    logits = disc(images(2, size))
+    assert logits.shape == (2, 1)
+    strided = [m for m in disc.modules() if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)]
+    assert len(strided) == {128: 5, 256: 6}[size]
+    logits.sum().backward()
+    assert_every_parameter_gets_gradient(disc)
+
+
+def test_patchgan_discriminator():
+    torch.manual_seed(0)
+    disc = PatchGANDiscriminator(base_channels=4)
+    logits = disc(images(2, 256))
+    assert logits.shape == (2, 1, 30, 30)
+    assert any("parametrizations" in name for name, _ in disc.named_parameters())
+    logits.mean().backward()
+    assert_every_parameter_gets_gradient(disc)
+    full = PatchGANDiscriminator()
+    widths = [m.out_channels for m in full.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert widths == [64, 128, 256, 512, 1]
+
+
+def test_complexity_counts_conv_flops():
+    conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    params, flops = complexity(conv, torch.zeros(1, 3, 10, 10))
+    assert params == 8 * 3 * 9 and flops == 2 * 8 * 3 * 9 * 100
+
+
+# ------------------------------------------------------------------------------------ VGG
+def test_vgg_random_is_frozen_and_out_of_state_dict():
+    vgg = VGG16Features(layers=["relu1_2", "relu2_2", "pool2"], weights="random")
+    assert vgg.source == "random"
+    assert list(vgg.parameters()) == [] and len(vgg.state_dict()) == 0
+    feats = vgg(images(1, 32))
+    assert [f.shape[1:] for f in feats] == [(64, 32, 32), (128, 16, 16), (128, 8, 8)]
+    assert len(vgg.features) == VGG16_LAYERS["pool2"] + 1
+    moved = vgg.to(torch.float64)  # buffers follow .to(...)
+    assert moved.features[0].weight.dtype == torch.float64 and moved.mean.dtype == torch.float64
+    x = images(1, 32).double().requires_grad_(True)
+    moved(x)[0].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_vgg_imagenet_offline_fails_at_construction(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(FileNotFoundError) as err:
+        VGG16Features(weights="imagenet")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "vgg16-397923af.pth" in message and str(tmp_path / "checkpoints") in message
+
+
+def test_vgg_auto_warns_once_then_loads_a_placed_file(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="inpaintgan.models.vgg"):
+        vgg = VGG16Features(layers=["relu1_1"], weights="auto")
+    assert vgg.source == "random"
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "\n" not in warnings[0].getMessage()
+    assert "vgg16-397923af.pth" in warnings[0].getMessage()
+
+    torch.manual_seed(0)
+    reference = _vgg16_features(31)
+    state = {f"features.{k}": v for k, v in reference.state_dict().items()}
+    (tmp_path / "checkpoints").mkdir()
+    torch.save(state, tmp_path / "checkpoints" / "vgg16-397923af.pth")
+    for vgg in (
+        VGG16Features(layers=["relu1_1"], weights="auto"),
+        VGG16Features(layers=["relu1_1"], weights="imagenet"),
+    ):
+        assert vgg.source == "imagenet"
+        torch.testing.assert_close(vgg.features[0].weight, reference[0].weight)
+    custom = tmp_path / "mine.pth"
+    torch.save(reference.state_dict(), custom)  # a bare `features` state dict works too
+    vgg = VGG16Features(layers=["conv2_1"], weights="imagenet", weights_path=str(custom))
+    torch.testing.assert_close(vgg.features[5].weight, reference[5].weight)
+
+
+def test_vgg_bad_layer_name():
+    with pytest.raises(ValueError, match="unknown VGG16 layers"):
+        VGG16Features(layers=["relu9_9"], weights="random")
+
+
+# ------------------------------------------------------------------------------- configs
+@pytest.mark.parametrize("name", ["paper", "shiftnet", "ce"])
+def test_model_configs_instantiate(name):
+    cfg = OmegaConf.load(CONF / "model" / f"{name}.yaml")
+    cfg = OmegaConf.merge({"data": {"size": 64}}, {"model": cfg})
+    assert cfg.model.defaults == [{"/loss@_global_.loss": name}]
+    small = {"base_channels": 4, "max_channels": 8}
+    if name == "ce":
+        small["bottleneck_channels"] = 8
+    gen = instantiate(cfg.model.generator, **small)
+    disc = instantiate(cfg.model.discriminator, base_channels=4)
+    expected = {
+        "paper": (UNetGenerator, DCGANDiscriminator),
+        "shiftnet": (UNetGenerator, PatchGANDiscriminator),
+        "ce": (ContextEncoder, DCGANDiscriminator),
+    }[name]
+    assert isinstance(gen, expected[0]) and isinstance(disc, expected[1])
+    if name != "ce":
+        assert gen.shift_level == 3 and bool(gen.se_levels) == (name == "paper")
+    out = gen(images(1, 64), center_mask(1, 64))
+    assert out.image.shape == (1, 3, 64, 64) and disc(out.image).shape[0] == 1
