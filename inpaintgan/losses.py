@@ -104,7 +104,8 @@ def gram_matrix(feature: Tensor) -> Tensor:
     """``[B, C, H, W]`` → ``[B, C, C]`` Gram matrix normalised by ``C·H·W``, in float32."""
     b, c, h, w = feature.shape
     flat = feature.float().reshape(b, c, h * w)
-    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+    with torch.autocast(feature.device.type, enabled=False):
+        return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
 
 
 def style_loss(output_features: Sequence[Tensor], target_features: Sequence[Tensor]) -> Tensor:

@@ -74,6 +74,8 @@ def test_gram_matrix_properties():
     torch.testing.assert_close(gram_matrix(ones), torch.full((1, 3, 3), 16 / (3 * 16)))
     half = gram_matrix(feat.half())
     assert half.dtype == torch.float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.testing.assert_close(gram_matrix(feat), gram)
 
 
 def test_style_loss_zero_for_same_statistics_positive_otherwise():

@@ -83,6 +83,19 @@ def test_half_precision_inputs(dtype):
     torch.testing.assert_close(actual, expected, rtol=0, atol=0)
 
 
+def test_float32_similarities_under_autocast():
+    # Near-identical vectors: only float32 similarities can tell them apart.
+    _, _, hole = make_inputs(11, c=64)
+    gen = torch.Generator().manual_seed(12)
+    base = torch.randn(4, 64, 1, 1, generator=gen)
+    decoder = base + 1e-2 * torch.randn(4, 64, 5, 7, generator=gen)
+    encoder = base + 1e-2 * torch.randn(4, 64, 5, 7, generator=gen)
+    expected, _ = brute_force_shift(decoder, encoder, hole)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        actual = shift_known_to_hole(decoder, encoder, hole)
+    torch.testing.assert_close(actual, expected, rtol=0, atol=0)
+
+
 def test_zero_vectors_give_no_nan():
     decoder, encoder, hole = make_inputs(6)
     hole[:, :, 0, 0] = False
@@ -126,6 +139,8 @@ def test_shape_mismatch_is_an_error():
     decoder, encoder, hole = make_inputs(10)
     with pytest.raises(ValueError, match="one shape"):
         shift_known_to_hole(decoder[:, :3], encoder, hole)
+    with pytest.raises(ValueError, match="hole must be"):
+        shift_known_to_hole(decoder, encoder, hole[..., :4])
 
 
 def test_feature_hole_rule_half_covered_cells_count():

@@ -130,3 +130,31 @@ def test_classical_model_cannot_be_trained(tmp_path: Path) -> None:
     cfg = compose_train([*TINY[1:3], "model=telea", "logger=csv"], tmp_path)
     with pytest.raises(Exception, match="no trainable generator"):
         build_module(cfg, {})
+
+
+def test_bf16_mixed_precision_trains_with_finite_losses(tmp_path: Path) -> None:
+    cfg = compose_train(
+        [*TINY, "trainer.precision=bf16-mixed", "trainer.log_every_n_steps=1"], tmp_path
+    )
+    metrics = train(cfg)
+    losses = column(read_metrics(tmp_path), "train/g_total")
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+    assert math.isfinite(metrics["val/psnr"])
+
+
+def test_lr_schedule_and_grad_clip_come_from_config(tmp_path: Path) -> None:
+    cfg = compose_train(
+        [
+            *TINY,
+            "trainer.max_epochs=2",
+            "trainer.log_every_n_steps=1",
+            "optim.scheduler={_target_:torch.optim.lr_scheduler.StepLR,_partial_:true,"
+            "step_size:1,gamma:0.5}",
+            "optim.grad_clip=0.5",
+        ],
+        tmp_path,
+    )
+    train(cfg)
+    rows = read_metrics(tmp_path)
+    assert column(rows, "train/lr_g") == pytest.approx([2e-4, 2e-4, 1e-4, 1e-4])
+    assert column(rows, "train/lr_d") == pytest.approx([2e-4, 2e-4, 1e-4, 1e-4])

@@ -27,8 +27,8 @@ from torch import Tensor, nn
 
 __all__ = ["SIMILARITY_CHUNK_ELEMENTS", "ShiftLayer", "feature_hole", "shift_known_to_hole"]
 
-#: Upper bound on the elements of one similarity block (float32: 4 bytes each → 256 MiB).
-SIMILARITY_CHUNK_ELEMENTS = 64 * 1024 * 1024
+#: Upper bound on the elements of one similarity block (float32: 16 MiB, cache-friendly).
+SIMILARITY_CHUNK_ELEMENTS = 4 * 1024 * 1024
 
 _EPS = 1e-8
 
@@ -77,23 +77,24 @@ def shift_known_to_hole(decoder: Tensor, encoder: Tensor, hole: Tensor) -> Tenso
         )
     b, c, h, w = encoder.shape
     n = h * w
-    hole_flat = hole.reshape(-1, n).to(torch.bool)
-    if hole_flat.shape[0] != b:
+    if hole.shape[0] != b or tuple(hole.shape[-2:]) != (h, w) or hole.numel() != b * h * w:
         raise ValueError(f"hole must be [B, 1, H, W] matching the features, got {hole.shape}")
+    hole_flat = hole.reshape(b, n).to(torch.bool)
     enc_flat = encoder.reshape(b, c, n)
-    out = torch.zeros_like(enc_flat)
+    out = torch.zeros_like(enc_flat, memory_format=torch.contiguous_format)
     n_hole = hole_flat.sum(dim=1)  # [B]
     q_max = int(n_hole.max()) if b else 0
     k_max = int((n - n_hole).max()) if b else 0
     if q_max > 0 and k_max > 0:
-        with torch.no_grad():
+        # float32 similarities even under autocast (which would run bmm in half precision).
+        with torch.no_grad(), torch.autocast(encoder.device.type, enabled=False):
             query_pos, source_pos, valid = _match(
                 decoder.detach().reshape(b, c, n), enc_flat.detach(), hole_flat, q_max, k_max
             )
         pasted = enc_flat.gather(2, source_pos[:, None, :].expand(b, c, q_max))  # [B, C, Q]
         pasted = pasted * valid[:, None, :].to(pasted.dtype)
         # Padded queries are distinct known positions: they receive 0, their value anyway.
-        out = out.scatter(2, query_pos[:, None, :].expand(b, c, q_max), pasted)
+        out.scatter_(2, query_pos[:, None, :].expand(b, c, q_max), pasted)
     return out.reshape(b, c, h, w)
 
 
