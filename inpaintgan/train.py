@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from inpaintgan.checkpoints import CHECKPOINT_KEY, CheckpointError, read_checkpoint
 from inpaintgan.config import CONFIG_DIR
+from inpaintgan.data.images import DataError, ImageLoadError
 from inpaintgan.io import AtomicCheckpointIO
 from inpaintgan.module import InpaintingModule, NonFiniteLossError
 
@@ -149,20 +150,38 @@ def run(cfg: DictConfig) -> float | None:
     return metrics.get(cfg.get("optimized_metric", "val/psnr"))
 
 
+USER_ERRORS = (
+    UserError,
+    CheckpointError,
+    NonFiniteLossError,
+    DataError,
+    ImageLoadError,
+    FileNotFoundError,
+)
+
+
+def find_user_error(err: BaseException) -> BaseException | None:
+    """The user-facing cause of ``err`` (Hydra wraps errors raised while instantiating)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, USER_ERRORS):
+            return seen
+        seen = seen.__cause__
+    return None
+
+
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
-    """Console entry point (`python -m inpaintgan.train`)."""
+    """Console entry point (`python -m inpaintgan.train`); user mistakes exit 2 in one line."""
     try:
         return run(cfg)
-    except (UserError, CheckpointError, NonFiniteLossError) as err:
-        print(f"inpaintgan.train: error: {err}", file=sys.stderr)
-        sys.exit(2)
     except Exception as err:
-        # Errors from the data layer and VGG weights carry one-line messages too.
-        if type(err).__name__ in {"DataError", "ImageLoadError", "WeightsNotFoundError"}:
-            print(f"inpaintgan.train: error: {err}", file=sys.stderr)
-            sys.exit(2)
-        raise
+        cause = find_user_error(err)
+        if cause is None:
+            raise
+        message = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)
+        print(f"inpaintgan.train: error: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -106,3 +106,17 @@ def test_a_checkpoint_write_killed_midway_leaves_the_old_file_intact(
         io.save_checkpoint({"step": 2, "w": torch.zeros(3)}, path)
     monkeypatch.undo()
     assert torch.load(path, weights_only=True)["step"] == 1
+
+
+def test_missing_imagenet_vgg_weights_fail_at_start_in_one_line(tmp_path: Path) -> None:
+    result = run_cli(
+        "inpaintgan.train",
+        *TINY,
+        "loss.style_features.weights=imagenet",
+        f"hydra.run.dir={tmp_path}",
+        env={"TORCH_HOME": str(tmp_path / "torch_home")},
+    )
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert "vgg16-397923af.pth" in last and "Traceback" not in result.stderr
+    assert not (tmp_path / "checkpoints").exists()
