@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,22 @@ def read_resume_metadata(ckpt_path: str | None) -> dict[str, Any]:
     return read_checkpoint(ckpt_path)[CHECKPOINT_KEY]
 
 
+# Set by Lightning's DDP launcher in the launching process itself; left behind, they make the
+# next job of a multirun believe its ranks were started externally (and wait for them).
+DDP_LAUNCHER_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+def forget_ddp_launch(launcher_env: dict[str, str | None]) -> None:
+    """Undo a finished DDP launch so the next job in this process can launch its own."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    for key, value in launcher_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and optionally test) one run; returns the final logged metrics as floats."""
     pl.seed_everything(cfg.seed, workers=True)
@@ -119,9 +136,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if logger.__class__.__name__ == "WandbLogger":
             module.wandb_run_id = logger.experiment.id
 
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    if cfg.get("run_test"):
-        trainer.test(module, datamodule=datamodule, ckpt_path="best")
+    launcher_env = {key: os.environ.get(key) for key in DDP_LAUNCHER_ENV}
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        if cfg.get("run_test"):
+            trainer.test(module, datamodule=datamodule, ckpt_path="best")
+    finally:
+        forget_ddp_launch(launcher_env)
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 

@@ -51,21 +51,29 @@ def test_optuna_sweep_runs_two_trials(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes_shards_data_into_one_folder(tmp_path: Path) -> None:
+def test_ddp_on_two_cpu_processes_in_a_multirun_keeps_each_job_in_its_folder(
+    tmp_path: Path,
+) -> None:
+    sweep = tmp_path / "sweep"
     result = run_cli(
         "inpaintgan.train",
+        "-m",
         *TINY,
         "trainer=ddp_cpu",
         "trainer.limit_train_batches=2",
         "trainer.log_every_n_steps=1",
-        f"hydra.run.dir={tmp_path}",
+        "loss.style_weight=0,10",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    with open(tmp_path / "csv" / "metrics.csv") as handle:
-        rows = [r for r in csv.DictReader(handle) if r.get("train/g_total")]
-    assert len(rows) == 2  # rank 0 logs; each rank ran its own shard of 2 batches
-    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
-    assert not list(Path(tmp_path).parent.glob("outputs"))  # no stray rank folders
+    for job in ("0", "1"):
+        with open(sweep / job / "csv" / "metrics.csv") as handle:
+            rows = [r for r in csv.DictReader(handle) if r.get("train/g_total")]
+        assert len(rows) == 2  # rank 0 logs; each rank ran its own shard of 2 batches
+        assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
+        assert (sweep / job / "train_ddp_process_1.log").is_file()  # rank 1 joined this job
+    assert not (tmp_path / "outputs").exists()  # no stray single-run folders for rank 1
 
 
 def test_missing_dataset_root_is_one_line_exit_2(tmp_path: Path) -> None:
