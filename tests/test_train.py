@@ -158,3 +158,10 @@ def test_lr_schedule_and_grad_clip_come_from_config(tmp_path: Path) -> None:
     rows = read_metrics(tmp_path)
     assert column(rows, "train/lr_g") == pytest.approx([2e-4, 2e-4, 1e-4, 1e-4])
     assert column(rows, "train/lr_d") == pytest.approx([2e-4, 2e-4, 1e-4, 1e-4])
+
+
+def test_tensorboard_logger_writes_events_and_images(tmp_path: Path) -> None:
+    train(compose_train([*TINY, "logger=tensorboard"], tmp_path))
+    events = list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events and sum(e.stat().st_size for e in events) > 1000
+    assert (tmp_path / "csv" / "metrics.csv").is_file()  # CSV stays on with any logger
