@@ -19,6 +19,14 @@ def test_cli_run_writes_config_checkpoint_metrics_and_grids(tmp_path: Path) -> N
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert (tmp_path / "csv" / "metrics.csv").is_file()
     assert list((tmp_path / "samples").glob("val_*.png"))
+    exported = tmp_path / "generator.pt"
+    export = run_cli(
+        "inpaintgan.export", f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", f"out={exported}"
+    )
+    assert export.returncode == 0, export.stderr[-3000:]
+    assert exported.is_file() and "wrote" in export.stdout
+    refused = run_cli("inpaintgan.export", f"ckpt={tmp_path / 'csv' / 'metrics.csv'}", "out=x.pt")
+    assert refused.returncode == 2 and "metrics.csv" in refused.stderr
 
 
 def test_multirun_writes_one_folder_per_job(tmp_path: Path) -> None:
