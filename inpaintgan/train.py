@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,8 @@ def forget_ddp_launch(launcher_env: dict[str, str | None]) -> None:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and optionally test) one run; returns the final logged metrics as floats."""
+    # The frozen VGG16 of the style loss is meant to stay in eval mode.
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("matmul_precision"):
         torch.set_float32_matmul_precision(cfg.matmul_precision)
