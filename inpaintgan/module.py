@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from inpaintgan.checkpoints import CHECKPOINT_KEY, checkpoint_metadata
 from inpaintgan.metrics import InpaintingMetrics, composite
+from inpaintgan.models.base import GeneratorOutput
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
@@ -83,6 +84,24 @@ class InpaintingModule(pl.LightningModule):
         """Inpaint: the composite of the generator's prediction with the known pixels."""
         return composite(self.generator(image, mask).image, image, mask)
 
+    def generator_terms(
+        self, image: Tensor, mask: Tensor, gen: GeneratorOutput, comp: Tensor
+    ) -> dict[str, Tensor]:
+        """The variant's generator loss terms (eq. 9): D judges the composite, the guidance
+        target comes from an encoder-only pass over the ground truth."""
+        target = (
+            self.generator.guidance_target(image, mask) if self.loss.guidance_weight > 0 else None
+        )
+        fake_logits = self.discriminator(comp) if self.uses_discriminator else None
+        return self.loss.generator_terms(
+            output=gen.image,
+            target=image,
+            mask=mask,
+            fake_logits=fake_logits,
+            gen=gen,
+            guidance_target=target,
+        )
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         image, mask = batch["image"], batch["mask"]
         started = time.perf_counter()
@@ -107,18 +126,7 @@ class InpaintingModule(pl.LightningModule):
             logs["train/D_fake"] = fake_logits.detach().float().mean()
 
         self.toggle_optimizer(opt_g)
-        target = (
-            self.generator.guidance_target(image, mask) if self.loss.guidance_weight > 0 else None
-        )
-        fake_logits_g = self.discriminator(comp) if self.uses_discriminator else None
-        g_terms = self.loss.generator_terms(
-            output=gen.image,
-            target=image,
-            mask=mask,
-            fake_logits=fake_logits_g,
-            gen=gen,
-            guidance_target=target,
-        )
+        g_terms = self.generator_terms(image, mask, gen, comp)
         grad_norm = self._guarded_step(opt_g, g_terms["total"], self.generator, "g")
         self.untoggle_optimizer(opt_g)
         logs.update({f"train/g_{k}": v.detach() for k, v in g_terms.items()})
@@ -190,18 +198,7 @@ class InpaintingModule(pl.LightningModule):
         gen = self.generator(image, mask)
         comp = composite(gen.image, image, mask)
         self.val_metrics.update(comp, image, mask)
-        target = (
-            self.generator.guidance_target(image, mask) if self.loss.guidance_weight > 0 else None
-        )
-        fake_logits = self.discriminator(comp) if self.uses_discriminator else None
-        terms = self.loss.generator_terms(
-            output=gen.image,
-            target=image,
-            mask=mask,
-            fake_logits=fake_logits,
-            gen=gen,
-            guidance_target=target,
-        )
+        terms = self.generator_terms(image, mask, gen, comp)
         self.log_dict(
             {f"val/g_{k}": v for k, v in terms.items()},
             on_step=False,
