@@ -20,8 +20,10 @@ install: $(STAMP)  ## create .venv and install the package with its dev extra (f
 train: install  ## train the paper model on the embedded sample photos (CPU, a few minutes)
 	$(PY) -m inpaintgan.train $(ARGS)
 
-test: install  ## run the test suite
-	$(PY) -m pytest -q $(ARGS)
+TESTS ?= tests notebooks/quickstart.ipynb
+
+test: install  ## run the test suite and execute the quickstart notebook (nbmake)
+	$(PY) -m pytest -q --nbmake $(TESTS) $(ARGS)
 
 lint: install  ## ruff
 	$(VENV)/bin/ruff check inpaintgan tests
