@@ -35,7 +35,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ __all__ = [
     "Timing",
     "bench_shift",
     "build_parts",
+    "compile_parts",
     "centre_mask",
     "count_flops",
     "format_table",
@@ -360,29 +361,30 @@ def matmul_peak_flops(
 # ------------------------------------------------------------------------------ model
 @dataclass
 class Parts:
-    """The variant's networks, loss and optimisers, built as ``inpaintgan.train`` builds them.
+    """The variant's :class:`InpaintingModule`, built as ``inpaintgan.train`` builds it, with
+    its optimisers (the steps below call the module's own loss methods)."""
 
-    ``run_generator`` / ``run_discriminator`` are what the steps call (compiled when
-    ``compile=true``); ``generator`` / ``discriminator`` stay eager (FLOP counting,
-    ``guidance_target``).
-    """
-
-    generator: nn.Module
-    discriminator: nn.Module | None
-    loss: nn.Module
+    module: Any  # InpaintingModule
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer | None
-    run_generator: Callable[..., Any]
-    run_discriminator: Callable[..., Any] | None
-    grad_clip: float | None
     settings: Settings
 
-    def eager(self) -> Parts:
-        return replace(self, run_generator=self.generator, run_discriminator=self.discriminator)
+    @property
+    def generator(self) -> nn.Module:
+        return self.module.generator
+
+    @property
+    def discriminator(self) -> nn.Module | None:
+        return self.module.discriminator
+
+    @property
+    def loss(self) -> nn.Module:
+        return self.module.loss
 
 
 def build_parts(cfg: DictConfig, settings: Settings) -> Parts:
-    """Build the configured variant through :func:`inpaintgan.train.build_module`."""
+    """Build the configured variant through :func:`inpaintgan.train.build_module` (eager;
+    :func:`compile_parts` compiles it)."""
     from inpaintgan.train import build_module
 
     cfg = cfg.copy()
@@ -395,22 +397,20 @@ def build_parts(cfg: DictConfig, settings: Settings) -> Parts:
     optimizers = module.configure_optimizers()
     if isinstance(optimizers, tuple):  # (optimizers, schedulers)
         optimizers = optimizers[0]
-    generator, discriminator = module.generator, module.discriminator
-    run_g, run_d = generator, discriminator
-    if settings.compile:
-        run_g = torch.compile(generator)
-        run_d = torch.compile(discriminator) if discriminator is not None else None
     return Parts(
-        generator=generator,
-        discriminator=discriminator,
-        loss=module.loss,
+        module=module,
         opt_g=optimizers[0],
         opt_d=optimizers[1] if len(optimizers) > 1 else None,
-        run_generator=run_g,
-        run_discriminator=run_d,
-        grad_clip=module.grad_clip,
         settings=settings,
     )
+
+
+def compile_parts(parts: Parts) -> None:
+    """``torch.compile`` the generator and the discriminator in place (same parameters)."""
+    module = parts.module
+    module.generator = torch.compile(module.generator)
+    if module.discriminator is not None:
+        module.discriminator = torch.compile(module.discriminator)
 
 
 def centre_mask(batch: int, size: int, fraction: float, device: torch.device) -> Tensor:
@@ -451,13 +451,14 @@ def _frozen(network: nn.Module | None) -> Iterator[None]:
 def _optimiser_step(
     parts: Parts, optimizer: torch.optim.Optimizer, total: Tensor, network: nn.Module, scaler: Any
 ) -> None:
-    """``InpaintingModule._guarded_step``: zero, finite check, backward, grad norm, step."""
+    """``InpaintingModule._guarded_step`` without a Trainer: zero, finite check, backward,
+    gradient norm (clipped as configured), step."""
     optimizer.zero_grad(set_to_none=True)
     if not bool(torch.isfinite(total.detach()).item()):
         return
     scaler.scale(total).backward()
     scaler.unscale_(optimizer)
-    max_norm = parts.grad_clip if parts.grad_clip else math.inf
+    max_norm = parts.module.grad_clip or math.inf
     grad_norm = torch.nn.utils.clip_grad_norm_(network.parameters(), max_norm)
     if bool(torch.isfinite(grad_norm).item()):
         scaler.step(optimizer)
@@ -467,7 +468,8 @@ def _optimiser_step(
 def train_step(
     parts: Parts, image: Tensor, mask: Tensor, clock: Clock | None = None, scaler: Any = None
 ) -> None:
-    """One training batch exactly as :meth:`InpaintingModule.training_step` runs it.
+    """One training batch as :meth:`InpaintingModule.training_step` runs it, through the
+    module's own ``discriminator_terms`` / ``generator_terms``.
 
     G forward and composite; D step on real vs the detached composite (if the variant has a
     D); then, with D frozen (Lightning's ``toggle_optimizer``), the guidance target, D on the
@@ -476,38 +478,22 @@ def train_step(
     """
     from inpaintgan.metrics import composite
 
-    settings = parts.settings
+    module = parts.module
     mark = clock.mark if clock is not None else (lambda name=None: None)
-    scaler = scaler or _scaler(settings)
-    loss = parts.loss
-    with settings.autocast():
-        gen = parts.run_generator(image, mask)
+    scaler = scaler or _scaler(parts.settings)
+    with parts.settings.autocast():
+        gen = module.generator(image, mask)
         comp = composite(gen.image, image, mask)
         mark("G forward")
-        if parts.run_discriminator is not None and parts.opt_d is not None:
-            with _frozen(parts.generator):
-                real_logits = parts.run_discriminator(image)
-                fake_logits = parts.run_discriminator(comp.detach())
-                d_total = loss.discriminator_terms(real_logits, fake_logits)["total"]
-                _optimiser_step(parts, parts.opt_d, d_total, parts.discriminator, scaler)
+        if module.uses_discriminator:
+            with _frozen(module.generator):
+                d_terms, _, _ = module.discriminator_terms(image, comp.detach())
+                _optimiser_step(parts, parts.opt_d, d_terms["total"], module.discriminator, scaler)
             mark("D step")
-        with _frozen(parts.discriminator):
-            target = (
-                parts.generator.guidance_target(image, mask) if loss.guidance_weight > 0 else None
-            )
-            fake_logits_g = (
-                parts.run_discriminator(comp) if parts.run_discriminator is not None else None
-            )
-            terms = loss.generator_terms(
-                output=gen.image,
-                target=image,
-                mask=mask,
-                fake_logits=fake_logits_g,
-                gen=gen,
-                guidance_target=target,
-            )
+        with _frozen(module.discriminator):
+            terms = module.generator_terms(image, mask, gen, comp)
             mark("G losses forward")
-            _optimiser_step(parts, parts.opt_g, terms["total"], parts.generator, scaler)
+            _optimiser_step(parts, parts.opt_g, terms["total"], module.generator, scaler)
             mark("G backward + Adam")
 
 
@@ -531,7 +517,7 @@ def generator_step(
         use_guidance = loss.guidance_weight > 0
         target = parts.generator.guidance_target(image, mask) if use_guidance else None
         mark("guidance target")
-        gen = parts.run_generator(image, mask)
+        gen = parts.generator(image, mask)
         total = loss.rec_weight * reconstruction_loss(gen.image, image, loss.reconstruction)
         if target is not None and gen.guidance_feature is not None:
             guidance = guidance_loss(gen.guidance_feature, target, gen.guidance_hole)
@@ -647,10 +633,9 @@ def profile_train_step(parts: Parts, image: Tensor, mask: Tensor, top: int = 15)
 
     cuda = parts.settings.device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    eager = parts.eager()
-    with _annotate_modules(eager), profile(activities=activities) as prof:
+    with _annotate_modules(parts), profile(activities=activities) as prof:
         start = time.perf_counter()
-        train_step(eager, image, mask)
+        train_step(parts, image, mask)
         if cuda:
             torch.cuda.synchronize()
         step_ms = (time.perf_counter() - start) * 1e3
@@ -850,44 +835,57 @@ def run_bench(cfg: DictConfig, echo: Callable[[str], None] | None = None) -> dic
 def _bench_model(
     cfg: DictConfig, settings: Settings, wanted: set[str], echo: Callable[[str], None]
 ) -> dict[str, Any]:
-    """forward / train_step / generator_step / flops / profile of the variant."""
+    """forward / train_step / generator_step / flops / profile of the variant.
+
+    FLOPs and the profile are taken on the eager networks first; with ``compile=true`` the
+    networks are compiled afterwards, for the timings only.
+    """
     from inpaintgan.models import count_parameters
 
     warmup, repeats = int(cfg.warmup), int(cfg.repeats)
     batch, size = int(cfg.batch_size), int(cfg.size)
     parts = build_parts(cfg, settings)
     image, mask = synthetic_batch(batch, size, float(cfg.mask_fraction), settings, int(cfg.seed))
+    discriminator = parts.discriminator
     out: dict[str, Any] = {
         "parameters": {
             "generator": count_parameters(parts.generator),
-            "discriminator": (
-                count_parameters(parts.discriminator) if parts.discriminator is not None else 0
-            ),
+            "discriminator": count_parameters(discriminator) if discriminator is not None else 0,
         }
     }
-    count = "flops" in wanted
-    eager = parts.eager()
+    steps = {"train_step": train_step, "generator_step": generator_step}
+    flops: dict[str, int] = {}
+    if "flops" in wanted:
+        with torch.inference_mode(), settings.autocast():
+            flops["forward"] = count_flops(lambda: parts.generator(image, mask)) // batch
+        for name, step_fn in steps.items():
+            if name in wanted:
+                count = count_flops(lambda fn=step_fn: fn(parts, image, mask))
+                flops[name] = count // batch
+        out["forward"] = {"flops_per_image": flops["forward"]}
+    if cfg.get("profile"):
+        for _ in range(max(1, warmup)):
+            train_step(parts, image, mask)
+        out["profile"] = profile_train_step(parts, image, mask, int(cfg.profile_top))
+        echo(f"profile: {out['profile']['step_ms']:.0f} ms step")
+    if settings.compile:
+        compile_parts(parts)
 
     if "forward" in wanted:
         parts.generator.eval()
 
         def forward(clock: Clock) -> None:
             with torch.inference_mode(), settings.autocast():
-                parts.run_generator(image, mask)
+                parts.generator(image, mask)
             clock.mark("forward")
 
         with PeakMemory(settings.device) as memory, OtherLoad() as other:
             timing = measure(forward, settings.device, warmup, repeats)
-        entry = {**timing.as_dict(batch), **memory.as_dict(), "other_cores": other.cores}
-        if count:
-            with torch.inference_mode(), settings.autocast():
-                flops = count_flops(lambda: parts.generator(image, mask))
-            entry["flops_per_image"] = flops // batch
         parts.generator.train()
-        out["forward"] = entry
-        echo(f"forward: {entry['ms_per_image']:.1f} ms/image")
+        out["forward"] = {**timing.as_dict(batch), **memory.as_dict(), "other_cores": other.cores}
+        echo(f"forward: {out['forward']['ms_per_image']:.1f} ms/image")
 
-    for name, step_fn in (("train_step", train_step), ("generator_step", generator_step)):
+    for name, step_fn in steps.items():
         if name not in wanted:
             continue
         scaler = _scaler(settings)
@@ -902,22 +900,11 @@ def _bench_model(
         if name == "generator_step":
             phases = timing.phases_ms
             entry["without_adam_ms"] = round(timing.median_ms - phases.get("adam", 0.0), 3)
-        if count:
-            flops = count_flops(lambda fn=step_fn, sc=scaler: fn(eager, image, mask, None, sc))
-            entry["flops_per_image"] = flops // batch
         out[name] = entry
         echo(f"{name}: {entry['ms_per_image']:.1f} ms/image")
 
-    if count and "forward" not in wanted:
-        with torch.inference_mode(), settings.autocast():
-            out["forward"] = {"flops_per_image": count_flops(lambda: eager.generator(image, mask))}
-        out["forward"]["flops_per_image"] //= batch
-
-    if cfg.get("profile"):
-        for _ in range(max(1, warmup)):
-            train_step(eager, image, mask)
-        out["profile"] = profile_train_step(parts, image, mask, int(cfg.profile_top))
-        echo(f"profile: {out['profile']['step_ms']:.0f} ms step")
+    for name, count in flops.items():
+        out.setdefault(name, {})["flops_per_image"] = count
     return out
 
 

@@ -84,6 +84,15 @@ class InpaintingModule(pl.LightningModule):
         """Inpaint: the composite of the generator's prediction with the known pixels."""
         return composite(self.generator(image, mask).image, image, mask)
 
+    def discriminator_terms(
+        self, image: Tensor, fake: Tensor
+    ) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+        """The discriminator's loss terms for real ``image`` vs ``fake`` (the detached
+        composite), with the real and fake logits."""
+        real_logits = self.discriminator(image)
+        fake_logits = self.discriminator(fake)
+        return self.loss.discriminator_terms(real_logits, fake_logits), real_logits, fake_logits
+
     def generator_terms(
         self, image: Tensor, mask: Tensor, gen: GeneratorOutput, comp: Tensor
     ) -> dict[str, Tensor]:
@@ -116,9 +125,7 @@ class InpaintingModule(pl.LightningModule):
         if self.uses_discriminator:
             opt_d = optimizers[1]
             self.toggle_optimizer(opt_d)
-            real_logits = self.discriminator(image)
-            fake_logits = self.discriminator(comp.detach())
-            d_terms = self.loss.discriminator_terms(real_logits, fake_logits)
+            d_terms, real_logits, fake_logits = self.discriminator_terms(image, comp.detach())
             self._guarded_step(opt_d, d_terms["total"], self.discriminator, "d")
             self.untoggle_optimizer(opt_d)
             logs.update({f"train/d_{k}": v.detach() for k, v in d_terms.items()})

@@ -8,21 +8,21 @@
 #   scripts/results.sh                         # photos in ../shared/data/scenes
 #   SCENES=/path/to/photos WORK=/tmp/r scripts/results.sh
 #   PART=investigation scripts/results.sh      # the follow-up runs of docs/results.md
-#                                              # (~25 min; PART=all runs both parts)
+#                                              # (~30 min; PART=all runs both parts)
 #
 # SCENES: a folder of photos (split 90/23 by photo, seeded). WORK: checkpoints, logs and
 # saved images (large; default outputs/results_scenes_small, git-ignored). DOCS / FIGURE:
 # where the artefacts go. TRAIN_ARGS: extra training overrides, for a smoke test only
 # (TRAIN_ARGS=max_batches=2 WORK=/tmp/w DOCS=/tmp/d FIGURE=/tmp/f.png scripts/results.sh).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PY:-.venv/bin/python}
 SCENES=${SCENES:-../shared/data/scenes}
 WORK=${WORK:-outputs/results_scenes_small}
 DOCS=${DOCS:-docs/results}
 FIGURE=${FIGURE:-docs/images/results_samples.png}
 read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"
-PART=${PART:-table}
+PART=${PART:-table}  # table | investigation | all | none (only define the functions)
 export PYTHONUNBUFFERED=1 WANDB_MODE=offline WANDB_SILENT=true
 
 # Evaluation data: the experiment's data settings, its val split (never trained on).
@@ -214,14 +214,63 @@ if [[ $PART == investigation || $PART == all ]]; then
 #    cheaper, which makes the 4x budget affordable; "paper - SE - style" differs from
 #    shiftnet only in the discriminator (DCGAN + BatchNorm vs PatchGAN + spectral norm).
 investigation=(paper_no_style paper_no_se_no_style shiftnet_no_gan shiftnet_x4
-               paper_no_style_x4)
+               paper_no_style_x4 paper_patchgan_no_style shiftnet_no_norm)
+PATCHGAN=(model.discriminator._target_=inpaintgan.models.discriminators.PatchGANDiscriminator
+          '~model.discriminator.image_size' +model.discriminator.n_layers=3
+          model.discriminator.norm=spectral)
 train paper_no_style       model=paper loss.style_weight=0
 train paper_no_se_no_style model=paper 'model.generator.se_levels=[]' loss.style_weight=0
 train shiftnet_no_gan      model=shiftnet loss.adv_weight=0
 train shiftnet_x4          model=shiftnet max_batches=4000
 train paper_no_style_x4    model=paper loss.style_weight=0 max_batches=4000
+# Two diagnostics added after the five above: the paper model (style off) with Shift-Net's
+# discriminator, and Shift-Net without InstanceNorm (do the fills ignore the context colour
+# because the 2x2 / 4x4 levels are instance-normalised?).
+train paper_patchgan_no_style model=paper loss.style_weight=0 "${PATCHGAN[@]}"
+train shiftnet_no_norm     model=shiftnet model.generator.norm=none
 for name in "${investigation[@]}"; do
   evaluate "$name" "ckpt=$WORK/train/$name/checkpoints/last.ckpt" "name=$name"
 done
 collect "$DOCS/investigation" "$(IFS=,; echo "${investigation[*]}")" ""
+
+# How far the mean colour of each fill is from the true hole's (mean absolute error over
+# RGB and photos), against the trivial guess "the mean of an 8-px ring around the hole".
+"$PY" - "$WORK" "$SCENES" "$DOCS/investigation/hole_colour_error.csv" <<'EOF'
+import csv, sys
+from pathlib import Path
+
+import numpy as np
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from PIL import Image
+
+from inpaintgan.config import CONFIG_DIR
+
+work, scenes, target = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    cfg = compose("train", overrides=["+experiment=scenes_small", f"data.root={scenes}"])
+dataset = instantiate(cfg.data, mask=instantiate(cfg.mask), seed=cfg.seed).dataset("val")
+runs = ["ce", "shiftnet", "paper", "telea", "ns", "shiftnet_x4", "shiftnet_no_norm",
+        "paper_patchgan_no_style", "paper_no_style_x4"]
+errors = {name: [] for name in ["border ring (8 px)", *runs]}
+for index in range(len(dataset)):
+    sample = dataset[index]
+    image = sample["image"].permute(1, 2, 0).numpy()
+    hole = sample["mask"][0].numpy().astype(bool)
+    truth = image[hole].mean(0)
+    ring = np.zeros_like(hole)
+    ring[24:104, 24:104] = True  # the 64x64 center hole of a 128 crop, grown by 8 px
+    ring &= ~hole
+    errors["border ring (8 px)"].append(np.abs(image[ring].mean(0) - truth).mean())
+    for run in runs:
+        fill = Image.open(work / "eval" / run / "images" / f"{sample['name']}.png")
+        fill = np.asarray(fill).astype(np.float32) / 255
+        errors[run].append(np.abs(fill[hole].mean(0) - truth).mean())
+with target.open("w", newline="") as handle:
+    writer = csv.writer(handle)
+    writer.writerow(["fill", "mean_abs_error_of_hole_mean_colour"])
+    for name, values in errors.items():
+        writer.writerow([name, f"{np.mean(values):.4f}"])
+        print(f"{name:25s} {np.mean(values):.4f}")
+EOF
 fi
