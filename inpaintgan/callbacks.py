@@ -1,4 +1,5 @@
-"""Lightning callbacks: image grids of fixed validation images, written to disk and loggers."""
+"""Lightning callbacks: the latest-state checkpoint, and image grids of fixed validation images
+written to disk and loggers."""
 
 from __future__ import annotations
 
@@ -7,11 +8,40 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from inpaintgan.metrics import composite
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """``<dirpath>/last.ckpt`` = the latest training state, for resuming.
+
+    Lightning's own ``save_last`` only refreshes last.ckpt when its monitored checkpoint is
+    written, i.e. on a new best ``val/psnr``, so there last.ckpt is the best state, not the
+    latest. This one is unmonitored: it overwrites last.ckpt at every epoch end (or after
+    validation, as Lightning schedules it) and once more when training ends.
+    """
+
+    def __init__(self, dirpath: str | Path, **kwargs: Any) -> None:
+        kwargs = {"every_n_epochs": 1, **kwargs}
+        super().__init__(
+            dirpath=dirpath,
+            filename=self.CHECKPOINT_NAME_LAST,
+            monitor=None,
+            save_top_k=1,
+            save_last=False,
+            enable_version_counter=False,
+            **kwargs,
+        )
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Training may stop between two saves (``max_batches``): write the final state."""
+        super().on_train_end(trainer, pl_module)
+        if not trainer.fast_dev_run:
+            trainer.save_checkpoint(Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}.ckpt")
 
 
 def masked_input_view(image: Tensor, mask: Tensor) -> Tensor:

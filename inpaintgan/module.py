@@ -44,6 +44,8 @@ class InpaintingModule(pl.LightningModule):
         grad_clip: float | None = None,
         max_bad_steps: int = 10,
         config: dict[str, Any] | None = None,
+        channels_last: bool | str = "auto",
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -57,10 +59,64 @@ class InpaintingModule(pl.LightningModule):
         self.grad_clip = grad_clip
         self.max_bad_steps = max_bad_steps
         self.config = config or {}
+        if channels_last not in (True, False, "auto"):
+            raise ValueError(f"channels_last must be true, false or auto, got {channels_last!r}")
+        self.channels_last = channels_last
+        self.compile_networks_on_setup = compile
+        self.memory_format = torch.contiguous_format
         self.val_metrics = InpaintingMetrics()
         self.bad_steps_in_a_row = 0
         self.register_buffer("skipped_batches", torch.zeros((), dtype=torch.long))
         self.wandb_run_id: str | None = None
+
+    # ---------------------------------------------------------------------- speed
+    def use_channels_last(self, device: torch.device) -> bool:
+        """Whether to train in channels_last: ``auto`` means on CUDA (tensor cores want NHWC;
+        on the CPU oneDNN is faster with NCHW here)."""
+        if self.channels_last == "auto":
+            return device.type == "cuda"
+        return bool(self.channels_last)
+
+    def apply_memory_format(self, device: torch.device) -> None:
+        """Put every parameter (and, per batch, the inputs) in channels_last if configured."""
+        if self.use_channels_last(device):
+            self.memory_format = torch.channels_last
+            self.to(memory_format=torch.channels_last)
+
+    def compile_networks(self) -> None:
+        """``torch.compile`` the generator and the discriminator in place (``nn.Module.compile``:
+        parameters and checkpoint keys stay the same)."""
+        self.generator.compile()
+        if self.discriminator is not None:
+            self.discriminator.compile()
+
+    def setup(self, stage: str) -> None:
+        """Memory format and compilation for the device the Trainer will run on."""
+        self.apply_memory_format(self.trainer.strategy.root_device)
+        if self.compile_networks_on_setup:
+            self.compile_networks()
+
+    def on_train_start(self) -> None:
+        """A resumed optimiser state must have its parameters' strides (channels_last or not,
+        the run that saved it may have differed): fused Adam pairs elements by memory order."""
+        for optimizer in self.trainer.optimizers:
+            for group in optimizer.param_groups:
+                for param in group["params"]:
+                    state = optimizer.state.get(param, {})
+                    for key, value in state.items():
+                        if (
+                            isinstance(value, Tensor)
+                            and value.shape == param.shape
+                            and value.stride() != param.stride()
+                        ):
+                            state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.memory_format is torch.channels_last and isinstance(batch, dict):
+            for key in ("image", "mask"):
+                if isinstance(batch.get(key), Tensor) and batch[key].dim() == 4:
+                    batch[key] = batch[key].contiguous(memory_format=torch.channels_last)
+        return batch
 
     # ----------------------------------------------------------------- optimisers
     def configure_optimizers(self) -> Any:

@@ -67,6 +67,8 @@ def build_module(cfg: DictConfig, run_config: dict[str, Any]) -> InpaintingModul
         grad_clip=cfg.optim.get("grad_clip"),
         max_bad_steps=cfg.get("max_bad_steps", 10),
         config=run_config,
+        channels_last=cfg.get("channels_last", "auto"),
+        compile=bool(cfg.get("compile", False)),
     )
 
 

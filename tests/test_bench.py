@@ -54,7 +54,7 @@ def test_cli_prints_table_writes_json_and_leaves_no_run_folder(tmp_path: Path) -
     result = run_cli("inpaintgan.bench", *TINY, f"out={out}", cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]  # no outputs/, .hydra
-    for row in ("forward", "train_step", "generator_step", "shift 8x8", "matmul peak", "data"):
+    for row in ("forward", "train_step", "generator_step", "shift 8x8", "peak (float32)", "data"):
         assert row in result.stdout
 
     data = json.loads(out.read_text())
@@ -85,7 +85,8 @@ def test_cli_prints_table_writes_json_and_leaves_no_run_folder(tmp_path: Path) -
     # Training costs more than inference: D step, backward, VGG16 style loss.
     assert data["train_step"]["flops_per_image"] > 3 * data["forward"]["flops_per_image"]
     _positive(data["train_step"], "mfu", "achieved_flops_per_s")
-    _positive(data["matmul_peak"], "flops_per_s")
+    _positive(data["peak"], "flops_per_s", "matmul_flops_per_s", "conv_flops_per_s")
+    assert data["peak"]["flops_per_s"] >= data["peak"]["conv_flops_per_s"]
     assert [e["size"] for e in data["shift"]] == [8, 16]
     for entry in data["shift"]:
         _positive(entry, "median_ms", "peak_memory_bytes", "hole_positions")
@@ -128,7 +129,7 @@ def test_baselines_run_every_model_part(model: str) -> None:
     assert result["config"]["model"] == model
     for name in ("forward", "train_step", "generator_step"):
         _positive(result[name], "ms_per_image", "flops_per_image", "peak_memory_bytes")
-    assert "shift" not in result and "data" not in result and "matmul_peak" not in result
+    assert "shift" not in result and "data" not in result and "peak" not in result
     assert result["train_step"]["phases_ms"].keys() >= {"G forward", "D step"}
     profile = result["profile"]
     _positive(profile, "step_ms")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -71,6 +72,18 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path: Path) -> N
     steps = [int(r["step"]) for r in resumed_rows if r.get("train/g_total")]
     assert steps == [int(r["step"]) for r in full_rows if r.get("train/g_total")][2:]
     assert read_checkpoint(resumed / "checkpoints" / "last.ckpt")["global_step"] == 8
+
+
+def test_last_checkpoint_is_the_latest_state_even_when_the_best_is_older(tmp_path: Path) -> None:
+    # Rank checkpoints by the lowest epoch, so the best one stays at epoch 0.
+    best_is_first = [
+        "callbacks.model_checkpoint.monitor=epoch",
+        "callbacks.model_checkpoint.mode=min",
+    ]
+    train(compose_train([*TINY, "trainer.max_epochs=2", *best_is_first], tmp_path))
+    (best,) = (tmp_path / "checkpoints").glob("best-*.ckpt")
+    assert read_checkpoint(best)["global_step"] == 4
+    assert read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 8
 
 
 def test_max_batches_counts_batches_not_optimizer_steps(tmp_path: Path) -> None:
@@ -140,6 +153,50 @@ def test_bf16_mixed_precision_trains_with_finite_losses(tmp_path: Path) -> None:
     losses = column(read_metrics(tmp_path), "train/g_total")
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
     assert math.isfinite(metrics["val/psnr"])
+
+
+def test_channels_last_training_keeps_nhwc_weights(tmp_path: Path) -> None:
+    metrics = train(compose_train([*TINY, "channels_last=true"], tmp_path))
+    assert math.isfinite(metrics["val/psnr"])
+    state = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["state_dict"]
+    weight = state["generator.down.1.block.1.weight"]
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+
+
+def test_channels_last_auto_means_cuda_only_and_bad_values_are_refused(tmp_path: Path) -> None:
+    module = build_module(compose_train(TINY, tmp_path), {})
+    assert module.channels_last == "auto"
+    assert not module.use_channels_last(torch.device("cpu"))
+    assert module.use_channels_last(torch.device("cuda"))
+    module.apply_memory_format(torch.device("cpu"))
+    assert module.generator.down[1].block[1].weight.is_contiguous()
+    with pytest.raises(ValueError, match="channels_last must be"):
+        build_module(compose_train([*TINY, "channels_last=nhwc"], tmp_path), {})
+
+
+def test_resumed_optimizer_state_takes_the_parameters_memory_format(tmp_path: Path) -> None:
+    # Fused Adam pairs parameter and state elements by memory order: a state saved by a run
+    # without channels_last would silently scramble the update of a channels_last run.
+    module = build_module(compose_train([*TINY, "channels_last=true"], tmp_path), {})
+    module.apply_memory_format(torch.device("cpu"))
+    opt_g, opt_d = module.configure_optimizers()
+    param = module.generator.down[1].block[1].weight
+    saved = torch.randn(param.shape)
+    opt_g.state[param] = {"step": torch.tensor(3.0), "exp_avg": saved.clone(), "exp_avg_sq": saved}
+    module.trainer = SimpleNamespace(optimizers=[opt_g, opt_d])
+    module.on_train_start()
+    for key in ("exp_avg", "exp_avg_sq"):
+        state = opt_g.state[param][key]
+        assert state.stride() == param.stride() and torch.equal(state, saved)
+
+
+def test_compile_is_in_place_and_keeps_checkpoint_keys(tmp_path: Path) -> None:
+    module = build_module(compose_train([*TINY, "compile=true"], tmp_path), {})
+    keys = list(module.state_dict())
+    module.compile_networks()  # lazy: nothing is compiled before the first call
+    assert module.generator._compiled_call_impl is not None
+    assert module.discriminator._compiled_call_impl is not None
+    assert list(module.state_dict()) == keys
 
 
 def test_lr_schedule_and_grad_clip_come_from_config(tmp_path: Path) -> None:
