@@ -13,7 +13,8 @@
 # SCENES: a folder of photos (split 90/23 by photo, seeded). WORK: checkpoints, logs and
 # saved images (large; default outputs/results_scenes_small, git-ignored). DOCS / FIGURE:
 # where the artefacts go. TRAIN_ARGS: extra training overrides, for a smoke test only
-# (TRAIN_ARGS=max_batches=2 WORK=/tmp/w DOCS=/tmp/d FIGURE=/tmp/f.png scripts/results.sh).
+# (TRAIN_ARGS="max_batches=2 trainer.log_every_n_steps=1" WORK=/tmp/w DOCS=/tmp/d
+# FIGURE=/tmp/f.png scripts/results.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PY:-.venv/bin/python}
