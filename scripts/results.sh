@@ -8,7 +8,7 @@
 #   scripts/results.sh                         # photos in ../shared/data/scenes
 #   SCENES=/path/to/photos WORK=/tmp/r scripts/results.sh
 #   PART=investigation scripts/results.sh      # the follow-up runs of docs/results.md
-#                                              # (~30 min; PART=all runs both parts)
+#                                              # (~25 min; PART=all runs both parts, ~75 min)
 #
 # SCENES: a folder of photos (split 90/23 by photo, seeded). WORK: checkpoints, logs and
 # saved images (large; default outputs/results_scenes_small, git-ignored). DOCS / FIGURE:
