@@ -53,6 +53,9 @@ def build_module(cfg: DictConfig, run_config: dict[str, Any]) -> InpaintingModul
             f"model={cfg.model.get('name')} has no trainable generator "
             "(classical baselines are for evaluate/predict only)"
         )
+    channels_last = cfg.get("channels_last", "auto")
+    if channels_last not in (True, False, "auto"):
+        raise UserError(f"channels_last must be true, false or auto, got {channels_last!r}")
     generator = instantiate(cfg.model.generator)
     disc_cfg = cfg.model.get("discriminator")
     discriminator = instantiate(disc_cfg) if disc_cfg is not None else None
@@ -67,7 +70,7 @@ def build_module(cfg: DictConfig, run_config: dict[str, Any]) -> InpaintingModul
         grad_clip=cfg.optim.get("grad_clip"),
         max_bad_steps=cfg.get("max_bad_steps", 10),
         config=run_config,
-        channels_last=cfg.get("channels_last", "auto"),
+        channels_last=channels_last,
         compile=bool(cfg.get("compile", False)),
     )
 

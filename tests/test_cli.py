@@ -106,6 +106,13 @@ def test_unreadable_resume_checkpoint_is_one_line_exit_2(tmp_path: Path) -> None
     assert str(bad) in result.stderr and "Traceback" not in result.stderr
 
 
+def test_bad_speed_option_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = run_cli("inpaintgan.train", *TINY, "channels_last=nhwc", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert "channels_last must be true, false or auto" in last and "Traceback" not in result.stderr
+
+
 def test_a_checkpoint_write_killed_midway_leaves_the_old_file_intact(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

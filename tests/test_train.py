@@ -170,8 +170,10 @@ def test_channels_last_auto_means_cuda_only_and_bad_values_are_refused(tmp_path:
     assert module.use_channels_last(torch.device("cuda"))
     module.apply_memory_format(torch.device("cpu"))
     assert module.generator.down[1].block[1].weight.is_contiguous()
-    with pytest.raises(ValueError, match="channels_last must be"):
+    with pytest.raises(Exception, match="channels_last must be"):
         build_module(compose_train([*TINY, "channels_last=nhwc"], tmp_path), {})
+    with pytest.raises(ValueError, match="channels_last must be"):
+        type(module)(module.generator, module.loss, optimizer_g=None, channels_last="nhwc")
 
 
 def test_resumed_optimizer_state_takes_the_parameters_memory_format(tmp_path: Path) -> None:
