@@ -91,10 +91,12 @@ class InpaintingModule(pl.LightningModule):
             self.discriminator.compile()
 
     def setup(self, stage: str) -> None:
-        """Memory format and compilation for the device the Trainer will run on."""
+        """Memory format and compilation for the device the Trainer will run on (once: a
+        test after fit calls setup again)."""
         self.apply_memory_format(self.trainer.strategy.root_device)
         if self.compile_networks_on_setup:
             self.compile_networks()
+            self.compile_networks_on_setup = False
 
     def on_train_start(self) -> None:
         """A resumed optimiser state must have its parameters' strides (channels_last or not,
