@@ -53,26 +53,26 @@ def build_module(cfg: DictConfig, run_config: dict[str, Any]) -> InpaintingModul
             f"model={cfg.model.get('name')} has no trainable generator "
             "(classical baselines are for evaluate/predict only)"
         )
-    channels_last = cfg.get("channels_last", "auto")
-    if channels_last not in (True, False, "auto"):
-        raise UserError(f"channels_last must be true, false or auto, got {channels_last!r}")
     generator = instantiate(cfg.model.generator)
     disc_cfg = cfg.model.get("discriminator")
     discriminator = instantiate(disc_cfg) if disc_cfg is not None else None
     loss = instantiate(cfg.loss)
-    return InpaintingModule(
-        generator=generator,
-        discriminator=discriminator,
-        loss=loss,
-        optimizer_g=instantiate(cfg.optim.generator),
-        optimizer_d=instantiate(cfg.optim.discriminator) if discriminator is not None else None,
-        scheduler=instantiate(cfg.optim.scheduler) if cfg.optim.get("scheduler") else None,
-        grad_clip=cfg.optim.get("grad_clip"),
-        max_bad_steps=cfg.get("max_bad_steps", 10),
-        config=run_config,
-        channels_last=channels_last,
-        compile=bool(cfg.get("compile", False)),
-    )
+    try:
+        return InpaintingModule(
+            generator=generator,
+            discriminator=discriminator,
+            loss=loss,
+            optimizer_g=instantiate(cfg.optim.generator),
+            optimizer_d=instantiate(cfg.optim.discriminator) if discriminator is not None else None,
+            scheduler=instantiate(cfg.optim.scheduler) if cfg.optim.get("scheduler") else None,
+            grad_clip=cfg.optim.get("grad_clip"),
+            max_bad_steps=cfg.get("max_bad_steps", 10),
+            config=run_config,
+            channels_last=cfg.get("channels_last", "auto"),
+            compile=bool(cfg.get("compile", False)),
+        )
+    except ValueError as err:  # a config value the module refuses
+        raise UserError(str(err)) from err
 
 
 def build_loggers(cfg: DictConfig, resume_wandb_id: str | None) -> list[Any]:
