@@ -446,14 +446,11 @@ def centre_mask(batch: int, size: int, fraction: float, device: torch.device) ->
 def synthetic_batch(
     batch: int, size: int, fraction: float, settings: Settings, seed: int = 0
 ) -> tuple[Tensor, Tensor]:
-    """Random images in [0, 1] and the centre mask, on the device in the run's layout."""
+    """Random images in [0, 1] and the centre mask, on the device, laid out as the data
+    loader delivers them (NCHW; channels_last is a property of the weights, as in training)."""
     gen = torch.Generator().manual_seed(seed)
     image = torch.rand(batch, 3, size, size, generator=gen).to(settings.device)
-    mask = centre_mask(batch, size, fraction, settings.device)
-    if settings.channels_last:
-        image = image.contiguous(memory_format=torch.channels_last)
-        mask = mask.contiguous(memory_format=torch.channels_last)
-    return image, mask
+    return image, centre_mask(batch, size, fraction, settings.device)
 
 
 @contextlib.contextmanager

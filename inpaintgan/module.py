@@ -63,7 +63,6 @@ class InpaintingModule(pl.LightningModule):
             raise ValueError(f"channels_last must be true, false or auto, got {channels_last!r}")
         self.channels_last = channels_last
         self.compile_networks_on_setup = compile
-        self.memory_format = torch.contiguous_format
         self.val_metrics = InpaintingMetrics()
         self.bad_steps_in_a_row = 0
         self.register_buffer("skipped_batches", torch.zeros((), dtype=torch.long))
@@ -78,9 +77,9 @@ class InpaintingModule(pl.LightningModule):
         return bool(self.channels_last)
 
     def apply_memory_format(self, device: torch.device) -> None:
-        """Put every parameter (and, per batch, the inputs) in channels_last if configured."""
+        """Put every parameter in channels_last if configured (convolutions then produce
+        channels_last activations whatever the layout of the input batch)."""
         if self.use_channels_last(device):
-            self.memory_format = torch.channels_last
             self.to(memory_format=torch.channels_last)
 
     def compile_networks(self) -> None:
@@ -112,13 +111,6 @@ class InpaintingModule(pl.LightningModule):
                             and value.stride() != param.stride()
                         ):
                             state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if self.memory_format is torch.channels_last and isinstance(batch, dict):
-            for key in ("image", "mask"):
-                if isinstance(batch.get(key), Tensor) and batch[key].dim() == 4:
-                    batch[key] = batch[key].contiguous(memory_format=torch.channels_last)
-        return batch
 
     # ----------------------------------------------------------------- optimisers
     def configure_optimizers(self) -> Any:
