@@ -505,7 +505,7 @@ def train_step(
         mark("G forward")
         if module.uses_discriminator:
             with _frozen(module.generator):
-                d_terms, _, _ = module.discriminator_terms(image, comp.detach())
+                d_terms, _, _ = module.discriminator_terms(image, comp.detach(), mask)
                 _optimiser_step(parts, parts.opt_d, d_terms["total"], module.discriminator, scaler)
             mark("D step")
         with _frozen(module.discriminator):

@@ -1,4 +1,6 @@
-"""Classical (non-learned) baselines: OpenCV's Telea and Navier-Stokes inpainting.
+"""Classical (non-learned) baselines: OpenCV's Telea and Navier-Stokes inpainting, and the
+flat ``mean_fill`` (the hole painted with the mean colour of a ring of known pixels around
+it): the floor every learned model has to clear.
 
 They sit behind the same call as a generator, ``inpainter(image, mask).image``, so that
 evaluation and prediction treat them like a trained model (``model=telea`` / ``model=ns``).
@@ -10,22 +12,42 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintgan.models.base import GeneratorOutput
 
-METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+OPENCV_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+METHODS = (*OPENCV_METHODS, "mean_fill")
+
+
+def mean_fill(image: Tensor, mask: Tensor, ring: int = 8) -> Tensor:
+    """Each image's hole filled with the mean colour of the known pixels within ``ring`` px
+    (chessboard distance) of it; the mean of all known pixels when the ring is empty, mid-grey
+    when nothing is known. ``[B,3,H,W]`` in [0,1], ``[B,1,H,W]`` (1 = missing) → ``[B,3,H,W]``.
+    """
+    hole = (mask > 0.5).to(image.dtype)
+    grown = F.max_pool2d(hole, 2 * ring + 1, stride=1, padding=ring) if ring > 0 else hole
+    known = 1 - hole
+    ring_pixels = grown * known
+    use_ring = ring_pixels.flatten(1).sum(1) > 0
+    weight = torch.where(use_ring[:, None, None, None], ring_pixels, known)
+    total = weight.flatten(1).sum(1)
+    colour = (image * weight).flatten(2).sum(2) / total.clamp_min(1)[:, None]
+    colour = torch.where((total > 0)[:, None], colour, torch.full_like(colour, 0.5))
+    return image * known + colour[:, :, None, None] * hole
 
 
 def inpaint_array(image: np.ndarray, mask: np.ndarray, method: str = "telea", radius: int = 3):
     """Inpaint one ``uint8`` ``[H, W, 3]`` RGB image where ``mask`` ``[H, W]`` is non-zero."""
-    return cv2.inpaint(image, (mask > 0).astype(np.uint8), float(radius), METHODS[method])
+    return cv2.inpaint(image, (mask > 0).astype(np.uint8), float(radius), OPENCV_METHODS[method])
 
 
 class ClassicalInpainter(nn.Module):
-    """``cv2.inpaint`` on a batch: ``[B,3,H,W]`` in ``[0, 1]`` and ``[B,1,H,W]`` (1 = missing).
+    """``cv2.inpaint`` or :func:`mean_fill` on a batch: ``[B,3,H,W]`` in ``[0, 1]`` and
+    ``[B,1,H,W]`` (1 = missing). ``radius`` is OpenCV's neighbourhood, or mean_fill's ring.
 
-    The image is quantised to 8 bits (what OpenCV accepts for colour images) and the
+    For OpenCV the image is quantised to 8 bits (what OpenCV accepts for colour images) and the
     prediction is returned in ``[0, 1]`` on the input's device; known pixels keep their
     8-bit values, so callers composite as for any generator.
     """
@@ -46,6 +68,8 @@ class ClassicalInpainter(nn.Module):
 
     @torch.no_grad()
     def forward(self, image: Tensor, mask: Tensor) -> GeneratorOutput:
+        if self.method == "mean_fill":
+            return GeneratorOutput(image=mean_fill(image.float(), mask.float(), self.radius))
         images = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
         images = images.permute(0, 2, 3, 1).cpu().numpy()
         masks = (mask.detach()[:, 0] > 0.5).cpu().numpy().astype(np.uint8)

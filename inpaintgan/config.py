@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
+from inpaintgan.models.discriminators import discriminator_input_size
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -16,6 +20,9 @@ def _find_config_dir() -> Path:
         f"inpaintgan: config directory not found next to {_PACKAGE_DIR} (expected conf/train.yaml)"
     )
 
+
+# ``${d_input_size:MODE,SIZE,SCALE}`` sizes the DCGAN discriminator for what it sees.
+OmegaConf.register_new_resolver("d_input_size", discriminator_input_size, replace=True)
 
 CONFIG_DIR: str = str(_find_config_dir())
 if __name__ == "__main__":

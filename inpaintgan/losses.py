@@ -1,6 +1,8 @@
 """The paper's losses (Sec. 1.3), one function per equation, and the weighted total (eq. 9).
 
-* eq. 5, reconstruction: :func:`reconstruction_loss` (L1; L2 for the Context Encoder).
+* eq. 5, reconstruction: :func:`reconstruction_loss` (L1; L2 for the Context Encoder), and
+  Shift-Net's second L1 over the hole, :func:`hole_reconstruction_loss` (optionally
+  discounted by :func:`spatial_discount`).
 * eq. 6, adversarial: :func:`generator_adversarial_loss`, :func:`discriminator_adversarial_losses`
   (vanilla = BCE with logits, the paper's; ``lsgan`` and ``hinge`` as options).
 * eq. 7, guidance: :func:`guidance_loss`, masked to the feature-level hole.
@@ -29,7 +31,9 @@ __all__ = [
     "generator_adversarial_loss",
     "gram_matrix",
     "guidance_loss",
+    "hole_reconstruction_loss",
     "reconstruction_loss",
+    "spatial_discount",
     "style_loss",
 ]
 
@@ -37,14 +41,76 @@ GAN_MODES = ("vanilla", "lsgan", "hinge")
 GanMode = Literal["vanilla", "lsgan", "hinge"]
 
 
-def reconstruction_loss(output: Tensor, target: Tensor, kind: Literal["l1", "l2"] = "l1") -> Tensor:
-    """eq. 5: mean absolute (``l1``) or squared (``l2``) error over all pixels and channels."""
+def _pixel_error(output: Tensor, target: Tensor, kind: str) -> Tensor:
     diff = output.float() - target.float()
     if kind == "l1":
-        return diff.abs().mean()
+        return diff.abs()
     if kind == "l2":
-        return diff.square().mean()
+        return diff.square()
     raise ValueError(f"reconstruction must be l1 or l2, got {kind!r}")
+
+
+def reconstruction_loss(
+    output: Tensor,
+    target: Tensor,
+    kind: Literal["l1", "l2"] = "l1",
+    mask: Tensor | None = None,
+    known_weight: float = 1.0,
+) -> Tensor:
+    """eq. 5: mean absolute (``l1``) or squared (``l2``) error over all pixels and channels.
+
+    ``known_weight`` (with ``mask`` ``[B, 1, H, W]``, 1 = missing) scales the error on known
+    pixels: Context Encoder weights its overlap border ×10. Where a generator copies the
+    known pixels through (the ``ce`` center patch) their error is 0 and the weight is moot.
+    """
+    error = _pixel_error(output, target, kind)
+    if known_weight != 1.0:
+        if mask is None:
+            raise ValueError("known_weight != 1 needs the mask")
+        hole = mask.to(torch.float32)
+        error = error * (hole + known_weight * (1.0 - hole))
+    return error.mean()
+
+
+def spatial_discount(mask: Tensor, gamma: float) -> Tensor:
+    """``gamma ** d`` inside the hole, 0 outside: ``d`` is the chessboard distance (pixels)
+    from the nearest known pixel, 0 on the hole's border row (Yu et al. 2018's spatial
+    discount, which Shift-Net's discounted hole loss uses). ``[B, 1, H, W]`` → same shape.
+
+    Computed by repeated 3×3 erosion of the hole; the loop stops when the hole is used up.
+    """
+    hole = (mask > 0.5).to(torch.float32)
+    weight = torch.zeros_like(hole)
+    current = hole
+    factor = 1.0
+    limit = max(hole.shape[-2:])
+    for step in range(limit):
+        inner = -F.max_pool2d(-current, kernel_size=3, stride=1, padding=1)  # erode
+        weight = weight + factor * (current - inner)  # the ring at distance `step`
+        current, factor = inner, factor * gamma
+        if step % 8 == 7 and not bool(current.any()):
+            break
+    return weight + factor * current
+
+
+def hole_reconstruction_loss(
+    output: Tensor,
+    target: Tensor,
+    mask: Tensor,
+    kind: Literal["l1", "l2"] = "l1",
+    discount_gamma: float | None = None,
+) -> Tensor:
+    """Shift-Net's second reconstruction term: the error on hole pixels only.
+
+    ``sum over hole pixels of w·|output - target|`` divided by the number of *all* pixels and
+    channels, as Shift-Net's ``L1Loss(fake * mask, real * mask)``: with weight 4 next to the
+    whole-image term (its code: 400 next to 100) a hole pixel weighs 5× a known one.
+    ``w = 1`` (plain) or :func:`spatial_discount` (``discount_gamma``: Shift-Net's
+    "discounted" default). Known pixels neither contribute nor receive gradient.
+    """
+    hole = (mask > 0.5).to(torch.float32)
+    weight = hole if discount_gamma is None else spatial_discount(mask, discount_gamma)
+    return (_pixel_error(output, target, kind) * weight).mean()
 
 
 def generator_adversarial_loss(fake_logits: Tensor, mode: GanMode = "vanilla") -> Tensor:
@@ -124,6 +190,10 @@ class InpaintingLoss(nn.Module):
 
     Args:
         rec_weight: λ_rec (1).
+        hole_weight: weight of :func:`hole_reconstruction_loss` (0 = off; Shift-Net's code: 4
+            relative to the whole-image term).
+        hole_discount: ``gamma`` of the spatial discount of the hole term, or None (plain).
+        known_weight: weight of known pixels in the whole-image term (Context Encoder: 10).
         adv_weight: λ_adv (0.002).
         guidance_weight: λ_g (0.01).
         style_weight: λ_sty (10).
@@ -145,6 +215,9 @@ class InpaintingLoss(nn.Module):
         reconstruction: Literal["l1", "l2"] = "l1",
         gan_mode: GanMode = "vanilla",
         style_features: nn.Module | Callable[[], nn.Module] | None = None,
+        hole_weight: float = 0.0,
+        hole_discount: float | None = None,
+        known_weight: float = 1.0,
     ):
         super().__init__()
         if reconstruction not in ("l1", "l2"):
@@ -152,6 +225,11 @@ class InpaintingLoss(nn.Module):
         if gan_mode not in GAN_MODES:
             raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {gan_mode!r}")
         self.rec_weight = float(rec_weight)
+        self.hole_weight = float(hole_weight)
+        self.hole_discount = None if hole_discount is None else float(hole_discount)
+        if self.hole_discount is not None and not 0 < self.hole_discount <= 1:
+            raise ValueError(f"hole_discount must be in (0, 1] or null, got {hole_discount}")
+        self.known_weight = float(known_weight)
         self.adv_weight = float(adv_weight)
         self.guidance_weight = float(guidance_weight)
         self.style_weight = float(style_weight)
@@ -186,7 +264,7 @@ class InpaintingLoss(nn.Module):
         gen: GeneratorOutput | None = None,
         guidance_target: Tensor | None = None,
     ) -> dict[str, Tensor]:
-        """The generator's terms: "rec", "adv", "guidance", "style" (weight > 0) and "total".
+        """The generator's terms: "rec", "hole", "adv", "guidance", "style" (weight > 0), "total".
 
         Args:
             output: raw prediction ``[B, 3, H, W]`` in [0, 1].
@@ -200,8 +278,15 @@ class InpaintingLoss(nn.Module):
         terms: dict[str, Tensor] = {}
         weighted: list[Tensor] = []
         if self.rec_weight > 0:
-            terms["rec"] = reconstruction_loss(output, target, self.reconstruction)
+            terms["rec"] = reconstruction_loss(
+                output, target, self.reconstruction, mask, self.known_weight
+            )
             weighted.append(self.rec_weight * terms["rec"])
+        if self.hole_weight > 0:
+            terms["hole"] = hole_reconstruction_loss(
+                output, target, mask, self.reconstruction, self.hole_discount
+            )
+            weighted.append(self.hole_weight * terms["hole"])
         if self.adv_weight > 0 and fake_logits is not None:
             terms["adv"] = generator_adversarial_loss(fake_logits, self.gan_mode)
             weighted.append(self.adv_weight * terms["adv"])

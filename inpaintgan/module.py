@@ -46,6 +46,7 @@ class InpaintingModule(pl.LightningModule):
         config: dict[str, Any] | None = None,
         channels_last: bool | str = "auto",
         compile: bool = False,
+        discriminator_input: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -53,6 +54,8 @@ class InpaintingModule(pl.LightningModule):
         self.loss = loss
         self.uses_discriminator = discriminator is not None and loss.adv_weight > 0
         self.discriminator = discriminator if self.uses_discriminator else None
+        # What D sees of an image (the hole box or the whole image); None = the whole image.
+        self.discriminator_input = discriminator_input if self.uses_discriminator else None
         self.optimizer_g = optimizer_g
         self.optimizer_d = optimizer_d
         self.scheduler = scheduler
@@ -134,13 +137,19 @@ class InpaintingModule(pl.LightningModule):
         """Inpaint: the composite of the generator's prediction with the known pixels."""
         return composite(self.generator(image, mask).image, image, mask)
 
+    def discriminate(self, image: Tensor, mask: Tensor) -> Tensor:
+        """D's logits for ``image``, cut to what D sees (``discriminator_input``)."""
+        if self.discriminator_input is not None:
+            image = self.discriminator_input(image, mask)
+        return self.discriminator(image)
+
     def discriminator_terms(
-        self, image: Tensor, fake: Tensor
+        self, image: Tensor, fake: Tensor, mask: Tensor
     ) -> tuple[dict[str, Tensor], Tensor, Tensor]:
         """The discriminator's loss terms for real ``image`` vs ``fake`` (the detached
-        composite), with the real and fake logits."""
-        real_logits = self.discriminator(image)
-        fake_logits = self.discriminator(fake)
+        composite), both seen through the same ``mask``, with the real and fake logits."""
+        real_logits = self.discriminate(image, mask)
+        fake_logits = self.discriminate(fake, mask)
         return self.loss.discriminator_terms(real_logits, fake_logits), real_logits, fake_logits
 
     def generator_terms(
@@ -151,7 +160,7 @@ class InpaintingModule(pl.LightningModule):
         target = (
             self.generator.guidance_target(image, mask) if self.loss.guidance_weight > 0 else None
         )
-        fake_logits = self.discriminator(comp) if self.uses_discriminator else None
+        fake_logits = self.discriminate(comp, mask) if self.uses_discriminator else None
         return self.loss.generator_terms(
             output=gen.image,
             target=image,
@@ -175,7 +184,7 @@ class InpaintingModule(pl.LightningModule):
         if self.uses_discriminator:
             opt_d = optimizers[1]
             self.toggle_optimizer(opt_d)
-            d_terms, real_logits, fake_logits = self.discriminator_terms(image, comp.detach())
+            d_terms, real_logits, fake_logits = self.discriminator_terms(image, comp.detach(), mask)
             self._guarded_step(opt_d, d_terms["total"], self.discriminator, "d")
             self.untoggle_optimizer(opt_d)
             logs.update({f"train/d_{k}": v.detach() for k, v in d_terms.items()})

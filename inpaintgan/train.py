@@ -56,6 +56,8 @@ def build_module(cfg: DictConfig, run_config: dict[str, Any]) -> InpaintingModul
     generator = instantiate(cfg.model.generator)
     disc_cfg = cfg.model.get("discriminator")
     discriminator = instantiate(disc_cfg) if disc_cfg is not None else None
+    d_input_cfg = cfg.model.get("discriminator_input")
+    discriminator_input = instantiate(d_input_cfg) if d_input_cfg is not None else None
     loss = instantiate(cfg.loss)
     try:
         return InpaintingModule(
@@ -70,6 +72,7 @@ def build_module(cfg: DictConfig, run_config: dict[str, Any]) -> InpaintingModul
             config=run_config,
             channels_last=cfg.get("channels_last", "auto"),
             compile=bool(cfg.get("compile", False)),
+            discriminator_input=discriminator_input,
         )
     except ValueError as err:  # a config value the module refuses
         raise UserError(str(err)) from err
@@ -135,7 +138,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     run_config = OmegaConf.to_container(cfg, resolve=True)
     run_config["git_commit"] = git_commit()
-    datamodule = instantiate(cfg.data, mask=instantiate(cfg.mask), seed=cfg.seed)
+    eval_mask = instantiate(cfg.eval_mask) if cfg.get("eval_mask") else None
+    datamodule = instantiate(
+        cfg.data, mask=instantiate(cfg.mask), eval_mask=eval_mask, seed=cfg.seed
+    )
     module = build_module(cfg, run_config)
     loggers = build_loggers(cfg, resume.get("wandb_run_id"))
     trainer = build_trainer(cfg, loggers, module.optimizer_steps_per_batch)

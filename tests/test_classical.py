@@ -59,3 +59,26 @@ def test_model_configs_build_the_baseline_and_carry_no_generator(name: str) -> N
     assert cfg.model.generator is None  # what training checks to refuse a baseline
     inpainter = instantiate(cfg.model.inpainter)
     assert isinstance(inpainter, ClassicalInpainter) and inpainter.method == name
+
+
+def test_mean_fill_is_exact_on_a_constant_image():
+    image = torch.full((2, 3, 32, 32), 0.3)
+    image[1] = torch.tensor([0.1, 0.5, 0.9])[:, None, None]
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    out = ClassicalInpainter("mean_fill", radius=4)(image, mask).image
+    assert torch.allclose(out, image)
+
+
+def test_mean_fill_uses_the_ring_around_the_hole():
+    """The fill is the mean of the known pixels within `radius` px of the hole, not of the
+    whole image; with no known pixel it is mid-grey."""
+    image = torch.zeros(1, 3, 32, 32)
+    image[..., 6:26, 6:26] = 1.0  # a bright square around the hole, dark far away
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 10:22, 10:22] = 1
+    out = ClassicalInpainter("mean_fill", radius=4)(image, mask).image
+    assert torch.allclose(out[..., 10:22, 10:22], torch.ones(1, 3, 12, 12))
+    assert torch.equal(out[..., :10, :], image[..., :10, :])
+    full = ClassicalInpainter("mean_fill", radius=4)(image, torch.ones(1, 1, 32, 32)).image
+    assert torch.allclose(full, torch.full_like(full, 0.5))

@@ -16,7 +16,9 @@ from inpaintgan.losses import (
     generator_adversarial_loss,
     gram_matrix,
     guidance_loss,
+    hole_reconstruction_loss,
     reconstruction_loss,
+    spatial_discount,
     style_loss,
 )
 from inpaintgan.models import GeneratorOutput, VGG16Features
@@ -235,7 +237,7 @@ def test_guidance_needs_its_target_and_style_needs_features():
     [
         ("paper", (1.0, 0.002, 0.01, 10.0, "l1")),
         ("shiftnet", (1.0, 0.002, 0.01, 0.0, "l1")),
-        ("ce", (0.998, 0.002, 0.0, 0.0, "l2")),
+        ("ce", (3.992, 0.002, 0.0, 0.0, "l2")),
     ],
 )
 def test_loss_configs(name, weights):
@@ -247,3 +249,62 @@ def test_loss_configs(name, weights):
     got = (loss.rec_weight, loss.adv_weight, loss.guidance_weight, loss.style_weight)
     assert (*got, loss.reconstruction) == weights and loss.gan_mode == "vanilla"
     assert (loss.style_features is not None) == (name == "paper")
+
+
+# ------------------------------------------------------------------- hole term (issue 17)
+@pytest.mark.parametrize("discount", [None, 0.9])
+def test_hole_loss_ignores_known_pixels(discount):
+    """Zero when the hole matches the ground truth, whatever the known pixels hold; known
+    pixels get no gradient; a wrong hole costs more without discount than with it."""
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 32, 32)
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    output = torch.where(mask.bool(), target, torch.rand_like(target)).requires_grad_(True)
+    loss = hole_reconstruction_loss(output, target, mask, discount_gamma=discount)
+    assert loss.item() == 0.0
+    wrong = torch.where(mask.bool(), target + 0.5, target).requires_grad_(True)
+    hole = hole_reconstruction_loss(wrong, target, mask, discount_gamma=discount)
+    # Shift-Net's normalisation: the sum over the hole over all pixels (hole = 1/4 here).
+    expected = 0.5 * 0.25 if discount is None else None
+    if expected is not None:
+        assert hole.item() == pytest.approx(expected)
+    else:
+        assert 0 < hole.item() < 0.5 * 0.25
+    hole.backward()
+    assert torch.all(wrong.grad[mask.expand_as(wrong) == 0] == 0)
+
+
+def test_spatial_discount_follows_the_distance_from_the_border():
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 4:12, 4:12] = 1
+    weight = spatial_discount(mask, 0.5)
+    assert torch.all(weight[mask == 0] == 0)
+    assert weight[0, 0, 4, 4:12].tolist() == [1.0] * 8  # the border row
+    assert weight[0, 0, 5, 5].item() == 0.5 and weight[0, 0, 7, 7].item() == 0.125
+    assert torch.equal(spatial_discount(mask, 1.0), mask)
+
+
+def test_hole_term_in_the_total_and_known_weight():
+    torch.manual_seed(0)
+    target = torch.rand(1, 3, 16, 16)
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 4:12, 4:12] = 1
+    output = target + 0.1
+    loss = InpaintingLoss(
+        rec_weight=1, hole_weight=4, adv_weight=0, guidance_weight=0, style_weight=0
+    )
+    terms = loss.generator_terms(output=output, target=target, mask=mask)
+    assert terms["hole"].item() == pytest.approx(0.1 * 0.25)
+    assert terms["total"].item() == pytest.approx(0.1 + 4 * 0.1 * 0.25)
+    ce = InpaintingLoss(
+        rec_weight=1,
+        known_weight=10,
+        reconstruction="l2",
+        adv_weight=0,
+        guidance_weight=0,
+        style_weight=0,
+    )
+    # known pixels weigh 10, hole pixels 1: 0.01 * (0.25 + 10 * 0.75)
+    rec = ce.generator_terms(output=output, target=target, mask=mask)["rec"]
+    assert rec.item() == pytest.approx(0.01 * 7.75)

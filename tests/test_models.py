@@ -19,7 +19,8 @@ from inpaintgan.models import (
     UNetGenerator,
     VGG16Features,
 )
-from inpaintgan.models.base import complexity
+from inpaintgan.models.base import complexity, init_weights
+from inpaintgan.models.discriminators import DiscriminatorInput
 from inpaintgan.models.unet import resolve_depth
 from inpaintgan.models.vgg import VGG16_LAYERS, _vgg16_features
 
@@ -148,11 +149,20 @@ def test_gradient_reaches_every_generator_parameter(make):
     gen = make()
     size = 64 if isinstance(gen, UNetGenerator) else 32
     image, mask = images(2, size), center_mask(2, size)
-    out = gen(image, mask)
-    loss = (out.image - images(2, size, seed=3)).abs().mean()
-    if out.guidance_feature is not None:
-        loss = loss + out.guidance_feature.square().mean()
-    loss.backward()
+
+    def backward() -> None:
+        gen.zero_grad(set_to_none=True)
+        out = gen(image, mask)
+        loss = (out.image - images(2, size, seed=3)).abs().mean()
+        if out.guidance_feature is not None:
+            loss = loss + out.guidance_feature.square().mean()
+        loss.backward()
+
+    # The SE blocks' residual fuse starts at zero (identity at init), so their branches get
+    # gradient from the second step on: one optimiser step first, then every parameter.
+    backward()
+    torch.optim.Adam(gen.parameters(), lr=1e-3).step()
+    backward()
     assert_every_parameter_gets_gradient(gen)
 
 
@@ -284,3 +294,84 @@ def test_model_configs_instantiate(name):
         assert gen.shift_level == 3 and bool(gen.se_levels) == (name == "paper")
     out = gen(images(1, 64), center_mask(1, 64))
     assert out.image.shape == (1, 3, 64, 64) and disc(out.image).shape[0] == 1
+
+
+# ------------------------------------------------------------------- recipe (issue 17)
+@pytest.mark.parametrize("channels", [32, 128])
+def test_se_block_starts_at_identity_scale(channels):
+    """At init the residual SE block passes encoder features through unchanged (the fused
+    output alone shrank unit-scale features to 0.1-0.2); without the residual it does not."""
+    torch.manual_seed(0)
+    x = torch.randn(2, channels, 16, 16)
+    se = ImprovedSEBlock(channels)
+    init_weights(se)  # as the U-Net does: the zero fuse stays zero
+    with torch.no_grad():
+        out = se(x)
+    assert torch.equal(out, x)
+    plain = ImprovedSEBlock(channels, residual=False)
+    init_weights(plain)
+    with torch.no_grad():
+        ratio = plain(x).std() / x.std()
+    assert ratio < 0.5  # the old block: features several times smaller than its input
+
+
+def test_unet_skip_features_keep_their_scale_at_init():
+    """Encoder features after SE have the scale of those without SE (the skip features the
+    decoder concatenates and the guidance target)."""
+    torch.manual_seed(0)
+    image, mask = images(2, 128), center_mask(2, 128)
+    with_se = UNetGenerator(image_size=128, base_channels=16, max_channels=64)
+    without = UNetGenerator(image_size=128, base_channels=16, max_channels=64, se_levels=[])
+    without.down.load_state_dict(with_se.down.state_dict())
+    x = with_se._network_input(image, mask, zero_hole=True)
+    with torch.no_grad():
+        a, b = with_se._encode(x, 4), without._encode(x, 4)
+    for fa, fb in zip(a, b, strict=True):
+        assert torch.allclose(fa, fb)
+
+
+def test_context_encoder_predicts_the_center_patch():
+    """CE (predict=center) outputs the S/2 central patch; the image outside it is the known
+    input, hole pixels out of its reach are mid-grey, the patch is the decoder's output."""
+    torch.manual_seed(0)
+    gen = ContextEncoder(image_size=64, base_channels=8, max_channels=32, bottleneck_channels=16)
+    image, mask = images(2, 64), center_mask(2, 64)
+    mask[:, :, 2:6, 2:6] = 1  # a hole outside the center patch
+    patch = gen.predict_center(image, mask)
+    assert patch.shape == (2, 3, 32, 32)
+    out = gen(image, mask).image
+    assert out.shape == (2, 3, 64, 64)
+    assert torch.equal(out[..., 16:48, 16:48], patch)
+    outside = torch.ones(64, 64, dtype=torch.bool)
+    outside[16:48, 16:48] = False
+    known = outside & (mask[0, 0] == 0)
+    assert torch.equal(out[..., known], image[..., known])
+    assert torch.all(out[..., 2:6, 2:6] == 0.5)
+    full = ContextEncoder(image_size=64, base_channels=8, max_channels=32, predict="full")
+    assert full.predict_center(image, mask).shape == (2, 3, 64, 64)
+    with pytest.raises(ValueError, match="predict"):
+        ContextEncoder(image_size=64, predict="corner")
+
+
+def test_discriminator_input_crops_the_hole_box():
+    """hole_box: a rectangular hole's box, cut exactly when it is `size` wide and resampled
+    otherwise; irregular or empty holes give the whole image, average-pooled to `size`."""
+    torch.manual_seed(0)
+    image = torch.rand(4, 3, 64, 64)
+    mask = torch.zeros(4, 1, 64, 64)
+    mask[0, :, 16:48, 16:48] = 1  # center: box = 32 = size
+    mask[1, :, 0:16, 8:40] = 1  # a 16x32 box
+    mask[2, :, 10, :] = 1  # a thin line ...
+    mask[2, :, :, 10] = 1  # ... crossing another: irregular
+    crop = DiscriminatorInput(image_size=64, scale=0.5)
+    boxes = crop.boxes(mask)
+    assert boxes.tolist() == [[16, 16, 48, 48], [8, 0, 40, 16], [0, 0, 64, 64], [0, 0, 64, 64]]
+    out = crop(image, mask)
+    assert out.shape == (4, 3, 32, 32)
+    assert torch.allclose(out[0], image[0, :, 16:48, 16:48])
+    pooled = torch.nn.functional.avg_pool2d(image, 2)
+    assert torch.allclose(out[2], pooled[2], atol=1e-6)
+    assert torch.allclose(out[3], pooled[3], atol=1e-6)
+    assert torch.equal(DiscriminatorInput(image_size=64, mode="full")(image, mask), image)
+    with pytest.raises(ValueError, match="mode"):
+        DiscriminatorInput(image_size=64, mode="patch")

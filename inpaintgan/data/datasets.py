@@ -387,8 +387,9 @@ def sample_name(path: Path, depth: int, index: int) -> str:
 class InpaintingDataset(Dataset):
     """``(image, mask, name)`` samples at ``size``² from a list of image files.
 
-    Images: shorter side resized to ``size`` (``load_size`` for training, to crop from a
-    larger image), then a random crop + horizontal flip (``train``) or a center crop.
+    Images: shorter side resized to ``size``, then a center crop; for training, the shorter
+    side is resized to a random length in ``[size, load_size]`` (scale jitter; just ``size``
+    when ``load_size`` is None) and a random crop + horizontal flip is taken.
     Randomness comes from ``np.random.default_rng([seed, train, epoch, index])`` only, so a
     sample is the same whatever worker or DDP rank draws it: validation/test samples and
     masks never change; training ones change with the epoch (:meth:`set_epoch`).
@@ -437,8 +438,11 @@ class InpaintingDataset(Dataset):
     def _image(self, path: Path, rng: np.random.Generator) -> tuple[torch.Tensor, bool]:
         image = load_rgb(path, draft_size=self.load_size)
         upscaled = min(image.size) < self.size
-        if min(image.size) != self.load_size:
-            image = TF.resize(image, [self.load_size], InterpolationMode.BICUBIC, antialias=True)
+        side = self.load_size
+        if self.train and self.load_size > self.size:  # scale jitter: side in [size, load_size]
+            side = int(rng.integers(self.size, self.load_size + 1))
+        if min(image.size) != side:
+            image = TF.resize(image, [side], InterpolationMode.BICUBIC, antialias=True)
         width, height = image.size
         if self.train:
             top = int(rng.integers(0, height - self.size + 1))

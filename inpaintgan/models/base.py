@@ -17,6 +17,8 @@ from torch.utils.flop_counter import FlopCounterMode
 __all__ = [
     "GeneratorOutput",
     "NORMS",
+    "ZeroInitConv2d",
+    "ZeroInitConv2d",
     "complexity",
     "count_parameters",
     "from_unit_range",
@@ -78,13 +80,26 @@ def maybe_spectral(conv: nn.Module, kind: str) -> nn.Module:
     return spectral_norm(conv) if kind == "spectral" else conv
 
 
+class ZeroInitConv2d(nn.Conv2d):
+    """A conv whose weight and bias start at zero (a residual branch that starts as a no-op);
+    :func:`init_weights` leaves it at zero."""
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+
 def init_weights(module: nn.Module, std: float = 0.02) -> None:
     """DCGAN / Shift-Net init: conv and linear weights N(0, std), biases 0, BN weights N(1, std).
 
-    Spectrally normalised layers are initialised through their original weight.
+    Spectrally normalised layers are initialised through their original weight;
+    :class:`ZeroInitConv2d` layers stay at zero.
     """
     for m in module.modules():
-        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+        if isinstance(m, ZeroInitConv2d):
+            m.reset_parameters()
+        elif isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
             if parametrize.is_parametrized(m, "weight"):
                 weight = m.parametrizations.weight.original
             else:

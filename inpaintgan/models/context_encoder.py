@@ -5,6 +5,11 @@ stride-2 convs (LeakyReLU 0.2, norm after all but the first) down to 4×4, a 4×
 to a ``bottleneck_channels``-wide 1×1 code (the channel-wise bottleneck, 4000 as the
 original), then the mirror: a 4×4 transposed conv back to 4×4 and stride-2 transposed
 convs (ReLU, norm) up to the full image with tanh. No skip connections, no shift layer.
+
+``predict="center"`` is Context Encoder's own setting: the decoder stops one level early and
+predicts only the central ``S/2 × S/2`` patch (64×64 at 128), which is pasted into the input;
+the pixels outside the patch are the input's. ``predict="full"`` rebuilds the whole image
+through the bottleneck (the earlier adaptation, kept as an option).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class ContextEncoder(nn.Module):
         image_channels: channels of the image (3).
         norm: ``batch`` (Context Encoder), ``instance`` or ``none``.
         mask_channel: append the known-pixel mask as an input channel (the original: no).
+        predict: ``center`` (Context Encoder: the central S/2 patch only) or ``full``.
     """
 
     def __init__(
@@ -48,15 +54,22 @@ class ContextEncoder(nn.Module):
         image_channels: int = 3,
         norm: str = "batch",
         mask_channel: bool = False,
+        predict: str = "center",
     ):
         super().__init__()
+        if predict not in ("center", "full"):
+            raise ValueError(f"predict must be center or full, got {predict!r}")
         size, halvings = int(image_size), 0
         while size > 4 and size % 2 == 0:
             size //= 2
             halvings += 1
-        if size != 4 or halvings < 1:
-            raise ValueError(f"image_size must be 4 * 2**k with k >= 1, got {image_size}")
+        if size != 4 or halvings < (2 if predict == "center" else 1):
+            raise ValueError(
+                f"image_size must be 4 * 2**k with k >= {2 if predict == 'center' else 1}, "
+                f"got {image_size}"
+            )
         self.image_size = int(image_size)
+        self.predict = predict
         self.mask_channel = mask_channel
         with_norm = has_norm_layer(norm)
         widths = [min(base_channels * 2**i, max_channels) for i in range(halvings)]
@@ -78,16 +91,22 @@ class ContextEncoder(nn.Module):
         ]
         dec += [make_norm(norm, widths[-1])] if with_norm else []
         dec.append(nn.ReLU())
-        for i in range(halvings - 1, 0, -1):
+        last = 1 if predict == "full" else 2  # center: one upsampling fewer (S/2 output)
+        for i in range(halvings - 1, last - 1, -1):
             dec.append(nn.ConvTranspose2d(widths[i], widths[i - 1], 4, 2, 1, bias=not with_norm))
             dec += [make_norm(norm, widths[i - 1])] if with_norm else []
             dec.append(nn.ReLU())
-        dec += [nn.ConvTranspose2d(widths[0], image_channels, 4, 2, 1), nn.Tanh()]
+        dec += [nn.ConvTranspose2d(widths[last - 1], image_channels, 4, 2, 1), nn.Tanh()]
         self.decoder = nn.Sequential(*dec)
         init_weights(self)
 
-    def forward(self, image: Tensor, mask: Tensor) -> GeneratorOutput:
-        """image ``[B,3,S,S]`` in [0,1], mask ``[B,1,S,S]`` → ``[B,3,S,S]`` in [0,1]."""
+    def center_box(self) -> tuple[int, int]:
+        """``(start, end)`` of the central patch along each side (32, 96 at 128)."""
+        start = self.image_size // 4
+        return start, start + self.image_size // 2
+
+    def predict_center(self, image: Tensor, mask: Tensor) -> Tensor:
+        """The decoder's own output: ``[B,3,S/2,S/2]`` (center) or ``[B,3,S,S]`` (full), [0,1]."""
         if tuple(image.shape[-2:]) != (self.image_size, self.image_size):
             raise ValueError(
                 f"ContextEncoder was built for {self.image_size}×{self.image_size}, "
@@ -97,7 +116,22 @@ class ContextEncoder(nn.Module):
         x = from_unit_range(image) * known
         if self.mask_channel:
             x = torch.cat([x, known], dim=1)
-        return GeneratorOutput(to_unit_range(self.decoder(self.encoder(x))))
+        return to_unit_range(self.decoder(self.encoder(x)))
+
+    def forward(self, image: Tensor, mask: Tensor) -> GeneratorOutput:
+        """image ``[B,3,S,S]`` in [0,1], mask ``[B,1,S,S]`` → ``[B,3,S,S]`` in [0,1]; with
+        ``predict="center"`` the prediction inside the central patch and, outside it, the known
+        pixels (hole pixels there, which CE cannot reach, are mid-grey)."""
+        prediction = self.predict_center(image, mask)
+        if self.predict == "full":
+            return GeneratorOutput(prediction)
+        start, end = self.center_box()
+        pad = (start, self.image_size - end, start, self.image_size - end)
+        inside = torch.nn.functional.pad(torch.ones_like(prediction[:, :1]), pad)
+        pasted = torch.nn.functional.pad(prediction, pad)
+        hole = mask.to(prediction.dtype)
+        outside = image.to(prediction.dtype) * (1 - hole) + 0.5 * hole
+        return GeneratorOutput(pasted * inside + outside * (1 - inside))
 
     def guidance_target(self, image: Tensor, mask: Tensor) -> Tensor | None:
         """No shift layer, hence no guidance target."""
