@@ -3,9 +3,13 @@
 ``python -m inpaintgan.report runs=[DIR1,DIR2] out=table.md`` reads each run's
 ``metrics.json`` (written by ``inpaintgan.evaluate``; a folder is searched recursively) and
 writes one row per (model, mask), with PSNR and SSIM columns per data set (a later run of
-the same model, mask and data set replaces an earlier one). The published Table 1 values
-(center mask) come first, marked "published"; our runs of the paper's three models are
-named "this paper (ours)", "Shift-Net (ours)", "Context Encoder (ours)".
+the same model, mask and data set are averaged: several training seeds give "mean ± sd (n)").
+The published Table 1 values (center mask) come first, marked "published"; our runs of the
+paper's three models are named "this paper (ours)", "Shift-Net (ours)", "Context Encoder (ours)".
+
+``pairs=[[paper,shiftnet],[paper,telea]]`` adds paired differences A − B over the same
+photos and seeds (:mod:`inpaintgan.comparison`): mean with a 95 % interval, wins, and the
+mean of each seed; A and B are run labels (evaluate's ``name=``, else the model).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from inpaintgan.comparison import paired_difference, read_per_image
 from inpaintgan.config import CONFIG_DIR
 
 PUBLISHED_DATASETS = ("celeba", "places2")
@@ -70,35 +75,94 @@ def _fmt(value: float | None, digits: int) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def run_label(run: dict[str, Any]) -> str:
+    """The row name of a run: evaluate's ``name=``, else the model's title."""
+    return run.get("name") or MODEL_TITLES.get(run["model"], run["model"])
+
+
+def _cell_value(values: list[float], digits: int) -> str:
+    if len(values) == 1:
+        return _fmt(values[0], digits)
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{mean:.{digits}f} ± {sd:.{digits}f} ({len(values)})"
+
+
 def build_table(runs: list[dict[str, Any]], published: bool = True) -> str:
-    """Markdown table: rows (model, mask), columns PSNR then SSIM per data set."""
+    """Markdown table: rows (model, mask), columns PSNR then SSIM per data set; several runs
+    of one row (training seeds) show their mean ± standard deviation and count."""
     datasets = list(PUBLISHED_DATASETS) if published else []
     datasets += sorted({r["data"] for r in runs} - set(datasets))
-    rows: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+    rows: dict[tuple[str, str], dict[str, list[tuple[float, float]]]] = {}
     if published:  # the paper gives SSIM with two decimals: shown as published
         for model, values in PUBLISHED.items():
-            rows[(f"{model} (published)", "center")] = values
+            rows[(f"{model} (published)", "center")] = {d: [v] for d, v in values.items()}
     for run in runs:
-        label = run.get("name") or MODEL_TITLES.get(run["model"], run["model"])
+        label = run_label(run)
         key = (f"{label} (ours)" if label in PUBLISHED else label, run["mask"])
-        rows.setdefault(key, {})[run["data"]] = (run["psnr"], run["ssim"])
+        rows.setdefault(key, {}).setdefault(run["data"], []).append((run["psnr"], run["ssim"]))
 
     titles = [DATASET_TITLES.get(d, d) for d in datasets]
     header = ["model", "mask"] + [f"PSNR {t}" for t in titles] + [f"SSIM {t}" for t in titles]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (model, mask), values in rows.items():
         ssim_digits = 2 if model.endswith("(published)") else 3
-        psnr = [_fmt(values.get(d, (None, None))[0], 2) for d in datasets]
-        ssim = [_fmt(values.get(d, (None, None))[1], ssim_digits) for d in datasets]
+        psnr = [_cell_value([v[0] for v in values.get(d, [])] or [None], 2) for d in datasets]
+        ssim = [
+            _cell_value([v[1] for v in values.get(d, [])] or [None], ssim_digits) for d in datasets
+        ]
         lines.append("| " + " | ".join([model, mask, *psnr, *ssim]) + " |")
     return "\n".join(lines) + "\n"
 
 
-def report(runs: list[str | Path], out: str | Path | None = None, published: bool = True) -> str:
-    """Build the table of ``runs`` (and write it to ``out`` when given); returns the markdown."""
+def build_pairs(paths: list[Path], metrics: list[dict[str, Any]], pairs: list[list[str]]) -> str:
+    """Markdown table of paired differences A − B (PSNR and SSIM) for the labelled runs."""
+    by_label: dict[str, list[Path]] = {}
+    for path, run in zip(paths, metrics, strict=True):
+        by_label.setdefault(run.get("name") or run["model"], []).append(path.parent)
+    header = ["A − B", "ΔPSNR (dB) [95 % CI]", "wins", "ΔPSNR per seed", "ΔSSIM [95 % CI]",
+              "wins", "ΔSSIM per seed"]  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for pair in pairs:
+        if len(pair) != 2:
+            raise ReportError(f"pairs: each entry is [A, B], got {list(pair)}")
+        a, b = (str(x) for x in pair)
+        missing = [x for x in (a, b) if x not in by_label]
+        if missing:
+            raise ReportError(f"pairs: no run labelled {missing[0]!r} (have {sorted(by_label)})")
+        cells: list[str] = []
+        for metric, digits in (("psnr", 2), ("ssim", 3)):
+            a_runs = [read_per_image(r, metric) for r in sorted(by_label[a])]
+            b_runs = [read_per_image(r, metric) for r in sorted(by_label[b])]
+            try:
+                diff = paired_difference(a, a_runs, b, b_runs, metric)
+            except ValueError as err:
+                raise ReportError(str(err)) from err
+            row = diff.row(digits)
+            cells = [row[0]] if not cells else cells
+            cells += row[1:]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def report(
+    runs: list[str | Path],
+    out: str | Path | None = None,
+    published: bool = True,
+    pairs: list[list[str]] | None = None,
+) -> str:
+    """Build the table of ``runs`` (and write it to ``out`` when given); returns the markdown.
+    ``pairs`` adds the paired differences of those run labels (see :func:`build_pairs`)."""
     paths = find_metrics(runs)
     metrics = [read_metrics(p) for p in paths]
     table = build_table(metrics, published=published)
+    if pairs:
+        table += (
+            "\nPaired differences A − B over the same photos (and seeds, paired by run folder "
+            "order): mean and Student-t 95 % interval over photos of the seed-averaged "
+            "difference; wins = (photo, seed) pairs where A is higher; one mean per seed.\n\n"
+            + build_pairs(paths, metrics, pairs)
+        )
     sources = "\n".join(
         f"- {m.get('name') or m['model']} / {m['data']} / {m['mask']}: {p.parent} "
         f"({m.get('n_images', '?')} images, checkpoint {m.get('checkpoint') or 'none'})"
@@ -125,7 +189,8 @@ def main(cfg: DictConfig) -> None:
     try:
         if not runs:
             raise ReportError("give the evaluation runs, e.g. runs=[eval/telea,eval/paper]")
-        text = report(runs, cfg.out, published=cfg.published)
+        pairs = [list(p) for p in cfg.get("pairs") or []]
+        text = report(runs, cfg.out, published=cfg.published, pairs=pairs)
     except ReportError as err:
         print(f"inpaintgan.report: error: {err}", file=sys.stderr)
         sys.exit(2)
