@@ -1,18 +1,22 @@
-"""Lightning callbacks: the latest-state checkpoint, and image grids of fixed validation images
-written to disk and loggers."""
+"""Lightning callbacks: the latest-state checkpoint, image grids of fixed validation images
+written to disk and loggers, the best validation score in the W&B summary, and checkpoints as
+W&B artifacts."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from PIL import Image
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import make_grid
 
+from inpaintgan.loggers import to_uint8_image
 from inpaintgan.metrics import composite
 
 
@@ -49,12 +53,24 @@ def masked_input_view(image: Tensor, mask: Tensor) -> Tensor:
     return image * (1 - mask) + mask
 
 
+GRID_COLUMNS = ("masked input", "output", "composite", "ground truth")
+"""The columns of :func:`inpainting_grid`, left to right."""
+
+
 def inpainting_grid(image: Tensor, mask: Tensor, output: Tensor) -> Tensor:
     """One row per image: masked input | output | composite | ground truth, in [0, 1]."""
     comp = composite(output, image, mask)
     columns = [masked_input_view(image, mask), output, comp, image]
     tiles = torch.stack(columns, dim=1).flatten(0, 1)  # [B*4, 3, H, W], row-major
     return make_grid(tiles.float().clamp(0, 1), nrow=len(columns), padding=2, pad_value=1.0)
+
+
+def grid_caption(tag: str, step: int, epoch: int, num_images: int) -> str:
+    """The caption of a logged grid: its columns, which images, and when."""
+    return (
+        f"{' | '.join(GRID_COLUMNS)} · {num_images} fixed val images · "
+        f"{tag} · step {step} · epoch {epoch}"
+    )
 
 
 class ImageGridCallback(pl.Callback):
@@ -100,15 +116,18 @@ class ImageGridCallback(pl.Callback):
         pl_module.generator.eval()
         output = pl_module.generator(image, mask).image.float()
         pl_module.generator.train(was_training)
-        grid = inpainting_grid(image.float(), mask.float(), output).cpu()
+        grid = to_uint8_image(inpainting_grid(image.float(), mask.float(), output))
         step = trainer.fit_loop.epoch_loop._batches_that_stepped
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        save_image(grid, self.dirpath / f"{tag}_batch{step:07d}.png")
+        Image.fromarray(grid).save(self.dirpath / f"{tag}_batch{step:07d}.png")
+        caption = grid_caption(tag, step, trainer.current_epoch, len(image))
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_image(key=f"samples/{tag}", images=[grid], step=step)
+                logger.log_image(key=f"samples/{tag}", images=[grid], step=step, caption=[caption])
             elif isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image(f"samples/{tag}", grid, global_step=step)
+                logger.experiment.add_image(
+                    f"samples/{tag}", grid, global_step=step, dataformats="HWC"
+                )
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any
@@ -120,3 +139,105 @@ class ImageGridCallback(pl.Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking:
             self.write_grid(trainer, pl_module, "val")
+
+
+class BestMetricSummary(pl.Callback):
+    """The best ``monitor`` value so far and the step (batches) and epoch it was reached at,
+    in the W&B run summary as ``<monitor>_best``, ``<monitor>_best_step``, ``..._best_epoch``.
+
+    Kept in the checkpoint, so a resumed run continues from the best of its first part.
+    """
+
+    def __init__(self, monitor: str = "val/psnr", mode: str = "max") -> None:
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be max or min, not {mode!r}")
+        self.monitor = monitor
+        self.mode = mode
+        self.best: float | None = None
+        self.best_step: int | None = None
+        self.best_epoch: int | None = None
+
+    def _improves(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value > self.best if self.mode == "max" else value < self.best
+
+    def summary(self) -> dict[str, float | int]:
+        """The summary entries (empty before the first validation)."""
+        if self.best is None:
+            return {}
+        return {
+            f"{self.monitor}_best": self.best,
+            f"{self.monitor}_best_step": self.best_step,
+            f"{self.monitor}_best_epoch": self.best_epoch,
+        }
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """After each validation (its metrics are in ``callback_metrics`` by now)."""
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None or not math.isfinite(float(value)):
+            return
+        if self._improves(float(value)):
+            self.best = float(value)
+            self.best_step = int(trainer.fit_loop.epoch_loop._batches_that_stepped)
+            self.best_epoch = int(trainer.current_epoch)
+        if not trainer.is_global_zero:
+            return
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.experiment.summary.update(self.summary())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_step": self.best_step, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best = state_dict.get("best")
+        self.best_step = state_dict.get("best_step")
+        self.best_epoch = state_dict.get("best_epoch")
+
+
+def log_checkpoint_artifacts(
+    run: Any, last: Path | None, best: Path | None, metadata: dict[str, Any] | None = None
+) -> list[list[str]]:
+    """Log ``best`` (alias ``best``) and ``last`` (aliases ``last``, ``latest``) as versions
+    of the model artifact ``model-<run id>``; returns the aliases logged, in order."""
+    import wandb
+
+    logged = []
+    for path, aliases in ((best, ["best"]), (last, ["last", "latest"])):
+        if path is None or not Path(path).is_file():
+            continue
+        artifact = wandb.Artifact(
+            name=f"model-{run.id}",
+            type="model",
+            metadata={**(metadata or {}), "original_filename": Path(path).name},
+        )
+        artifact.add_file(str(path), name="model.ckpt")
+        run.log_artifact(artifact, aliases=aliases)
+        logged.append(aliases)
+    return logged
+
+
+class WandbModelArtifacts(pl.Callback):
+    """With ``logger.wandb.log_model=true`` on an online run: after training, upload the
+    best checkpoint (``best``) and last.ckpt (``last``/``latest``) as W&B model artifacts."""
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """After every callback's ``on_train_end``, so last.ckpt holds the final state."""
+        if not trainer.is_global_zero:
+            return
+        best_path, best_score, last_path = None, None, None
+        for callback in trainer.checkpoint_callbacks:
+            if isinstance(callback, LastCheckpoint):
+                last_path = Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}.ckpt"
+            elif isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+                best_path, best_score = Path(callback.best_model_path), callback.best_model_score
+        for logger in trainer.loggers:
+            if not isinstance(logger, WandbLogger) or not getattr(
+                logger, "upload_checkpoints", False
+            ):
+                continue
+            score = None if best_score is None else float(best_score)
+            log_checkpoint_artifacts(logger.experiment, last_path, best_path, {"best_score": score})

@@ -1,13 +1,51 @@
-"""Experiment loggers that never hang or fail for lack of network or W&B credentials."""
+"""Experiment loggers that never hang or fail for lack of network or W&B credentials.
+
+Also the one image conversion every logger gets (:func:`to_uint8_image`), the W&B run name
+and group of a Hydra multirun job, and a reader of offline W&B runs (for tests and checks).
+"""
 
 from __future__ import annotations
 
+import json
 import netrc
 import os
+import re
+import struct
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import torch
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_info
+from torch import Tensor
+
+# ------------------------------------------------------------------------------- images
+
+
+def to_uint8_image(image: Tensor | np.ndarray) -> np.ndarray:
+    """An image as 8-bit RGB, ``[H, W, 3]`` uint8: what every logger and PNG file receives.
+
+    Takes a ``[3, H, W]`` / ``[1, H, W]`` / ``[H, W]`` tensor (or array): floats are read as
+    [0, 1], clamped, scaled by 255 and rounded to the nearest level; uint8 passes unchanged;
+    one channel is repeated to three. Loggers differ in what they do with floats (wandb 0.31
+    truncates them to 0, a black image), so none of them is given floats.
+    """
+    tensor = torch.as_tensor(image).detach().cpu()
+    if tensor.ndim == 2:
+        tensor = tensor.unsqueeze(0)
+    if tensor.ndim != 3 or tensor.shape[0] not in (1, 3):
+        raise ValueError(f"expected a [3|1, H, W] or [H, W] image, got shape {tuple(tensor.shape)}")
+    if tensor.dtype != torch.uint8:
+        tensor = (tensor.float().clamp(0, 1) * 255).round().to(torch.uint8)
+    if tensor.shape[0] == 1:
+        tensor = tensor.expand(3, -1, -1)
+    return np.ascontiguousarray(tensor.permute(1, 2, 0).numpy())
+
+
+# ------------------------------------------------------------------------------- W&B mode
 
 
 def wandb_credentials_present() -> bool:
@@ -31,30 +69,107 @@ def resolve_wandb_mode(mode: str = "auto") -> str:
     return "online" if wandb_credentials_present() else "offline"
 
 
+# --------------------------------------------------------------------- multirun naming
+
+
+def sweep_group_name(sweep_dir: str | Path) -> str:
+    """The W&B group of a multirun: its sweep folder, ``<date>_<time>`` for the default
+    ``multirun/<date>/<time>`` layout, else the folder's name."""
+    path = Path(sweep_dir)
+    if re.fullmatch(r"\d\d-\d\d-\d\d", path.name) and re.fullmatch(
+        r"\d{4}-\d\d-\d\d", path.parent.name
+    ):
+        return f"{path.parent.name}_{path.name}"
+    return path.name
+
+
+def swept_keys(sweep_dir: str | Path, sweeper_params: dict[str, Any] | None = None) -> list[str]:
+    """The config keys a multirun varies: sweeps on its command line (read back from the
+    ``multirun.yaml`` Hydra writes into the sweep folder) and ``hydra.sweeper.params``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    keys = list(sweeper_params or {})
+    saved = Path(sweep_dir) / "multirun.yaml"
+    if saved.is_file():
+        task = OmegaConf.select(OmegaConf.load(saved), "hydra.overrides.task", default=[]) or []
+        for override in OverridesParser.create().parse_overrides(list(task)):
+            if override.is_sweep_override() and override.key_or_group not in keys:
+                keys.append(override.key_or_group)
+    return keys
+
+
+def job_run_name(job_overrides: list[str], keys: list[str], job_num: int | None = None) -> str:
+    """``key=value`` of this job for each swept key, space-separated (``job<N>`` if none)."""
+    picked = []
+    for item in job_overrides:
+        key, _, value = item.partition("=")
+        if key.lstrip("+~") in keys:
+            picked.append(f"{key.lstrip('+~')}={value}")
+    if picked:
+        return " ".join(picked)
+    return f"job{job_num}" if job_num is not None else "job"
+
+
+def hydra_multirun_identity() -> tuple[str | None, str | None]:
+    """``(group, name)`` for a job of a Hydra multirun, ``(None, None)`` otherwise."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None, None
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None, None
+    params = hydra_cfg.sweeper.get("params") if "sweeper" in hydra_cfg else None
+    keys = swept_keys(hydra_cfg.sweep.dir, dict(params) if params else None)
+    name = job_run_name(list(hydra_cfg.overrides.task), keys, hydra_cfg.job.get("num"))
+    return sweep_group_name(hydra_cfg.sweep.dir), name
+
+
+# ------------------------------------------------------------------------------- logger
+
+
 def wandb_logger(
     project: str = "inpaintgan",
     save_dir: str = ".",
     mode: str = "auto",
-    name: str | None = None,
+    name: str | None = "auto",
     run_id: str | None = None,
     entity: str | None = None,
-    group: str | None = None,
+    group: str | None = "auto",
     tags: list[str] | None = None,
     log_model: bool = False,
+    job_type: str | None = "train",
     init_timeout_s: float = 60.0,
 ) -> WandbLogger:
-    """A WandbLogger online when configured and offline otherwise; ``run_id`` resumes a run."""
+    """A WandbLogger online when configured and offline otherwise; ``run_id`` resumes a run.
+
+    ``group``/``name`` ``auto``: in a Hydra multirun, the sweep folder and the job's swept
+    ``key=value`` pairs (W&B's own choice otherwise). ``log_model``: upload ``last`` and
+    ``best`` checkpoints as artifacts at the end of training, online only (done by
+    :class:`inpaintgan.callbacks.WandbModelArtifacts`, not Lightning, whose upload labels
+    last.ckpt as best). A W&B run still open in this process (the previous job of a
+    multirun) is finished first, so that each run logs into its own W&B run.
+    """
     import wandb
 
+    auto_group, auto_name = hydra_multirun_identity()
+    group = auto_group if group == "auto" else group
+    name = auto_name if name == "auto" else name
     resolved = resolve_wandb_mode(mode)
     if resolved != "online":
+        if log_model:
+            rank_zero_info("W&B: log_model needs an online run; checkpoints stay on disk only")
         log_model = False  # W&B cannot upload artifacts offline
         rank_zero_info(
             f"W&B: {resolved} mode (no credentials or WANDB_MODE={resolved}); "
             f"sync later with `wandb sync {save_dir}/wandb/offline-run-*`"
         )
+    if wandb.run is not None:
+        wandb.finish()
     Path(save_dir).mkdir(parents=True, exist_ok=True)
-    return WandbLogger(
+    logger = WandbLogger(
         project=project,
         save_dir=save_dir,
         name=name,
@@ -63,7 +178,124 @@ def wandb_logger(
         entity=entity,
         group=group,
         tags=list(tags) if tags else None,
-        log_model=log_model,
+        job_type=job_type,
+        log_model=False,
         mode=resolved,
         settings=wandb.Settings(init_timeout=init_timeout_s, silent=True),
     )
+    logger.upload_checkpoints = bool(log_model)  # read by callbacks.WandbModelArtifacts
+    return logger
+
+
+def finish_wandb_run(failed: bool = False) -> None:
+    """Close this process's W&B run, if any (exit code 1 when ``failed``), so its files are
+    complete when the job returns, before the next job of a multirun or the process exit."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish(exit_code=1 if failed else 0)
+
+
+# ------------------------------------------------------------------ offline run reader
+
+_LOG_IDENT = b":W&B"
+_HEADER_LEN = 7  # ident (4) + magic (2) + version (1); then records with 7-byte headers
+_BLOCK = 32768
+_FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
+
+
+def _record_payloads(path: Path) -> list[bytes]:
+    """Payloads of a ``run-<id>.wandb`` file (W&B's LevelDB-style log of 32 KiB blocks)."""
+    data = path.read_bytes()
+    if data[:4] != _LOG_IDENT:
+        raise ValueError(f"{path} is not a W&B run log")
+    payloads: list[bytes] = []
+    pos, pending = _HEADER_LEN, b""
+    while pos + 7 <= len(data):
+        left = _BLOCK - pos % _BLOCK
+        if left < 7:  # block trailer padding
+            pos += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        if kind == 0:  # zero padding up to the block end
+            pos += left
+            continue
+        chunk = data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind == _FULL:
+            payloads.append(chunk)
+        elif kind == _FIRST:
+            pending = chunk
+        elif kind == _MIDDLE:
+            pending += chunk
+        elif kind == _LAST:
+            payloads.append(pending + chunk)
+            pending = b""
+    return payloads
+
+
+def _set_nested(target: dict[str, Any], item: Any) -> None:
+    keys = list(item.nested_key) or [item.key]
+    for key in keys[:-1]:
+        target = target.setdefault(key, {})
+    target[keys[-1]] = json.loads(item.value_json)
+
+
+@dataclass
+class OfflineRun:
+    """What an offline W&B run holds, read from its ``run-<id>.wandb`` log."""
+
+    path: Path
+    run_id: str = ""
+    name: str = ""
+    group: str = ""
+    job_type: str = ""
+    tags: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def files(self) -> Path:
+        """The run's ``files/`` folder (``media/images/...`` lies under it)."""
+        return self.path / "files"
+
+
+def read_offline_run(run_dir: str | Path) -> OfflineRun:
+    """Read an ``offline-run-*`` folder: run name, group, tags, config, summary, history
+    rows and artifacts, as ``wandb sync`` would upload them (a check without network)."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    run_dir = Path(run_dir)
+    (log_file,) = run_dir.glob("run-*.wandb")
+    run = OfflineRun(path=run_dir)
+    for payload in _record_payloads(log_file):
+        record = pb.Record()
+        record.ParseFromString(payload)
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            r = record.run
+            run.run_id, run.name, run.group, run.job_type = (
+                r.run_id,
+                r.display_name,
+                r.run_group,
+                r.job_type,
+            )
+            run.tags = list(r.tags)
+            for item in r.config.update:
+                _set_nested(run.config, item)
+        elif kind == "config":
+            for item in record.config.update:
+                _set_nested(run.config, item)
+        elif kind == "summary":
+            for item in record.summary.update:
+                _set_nested(run.summary, item)
+        elif kind == "history":
+            row: dict[str, Any] = {}
+            for item in record.history.item:
+                _set_nested(row, item)
+            run.history.append(row)
+        elif kind == "artifact":
+            a = record.artifact
+            run.artifacts.append({"name": a.name, "type": a.type, "aliases": list(a.aliases)})
+    return run

@@ -22,6 +22,7 @@ from inpaintgan.checkpoints import CHECKPOINT_KEY, CheckpointError, read_checkpo
 from inpaintgan.config import CONFIG_DIR
 from inpaintgan.data.images import DataError, ImageLoadError
 from inpaintgan.io import AtomicCheckpointIO
+from inpaintgan.loggers import finish_wandb_run
 from inpaintgan.module import InpaintingModule, NonFiniteLossError
 
 log = logging.getLogger("inpaintgan.train")
@@ -151,12 +152,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
             module.wandb_run_id = logger.experiment.id
 
     launcher_env = {key: os.environ.get(key) for key in DDP_LAUNCHER_ENV}
+    failed = True
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         if cfg.get("run_test"):
             trainer.test(module, datamodule=datamodule, ckpt_path="best")
+        failed = False
     finally:
         forget_ddp_launch(launcher_env)
+        finish_wandb_run(failed)  # its files are complete when the job ends
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 

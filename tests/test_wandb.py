@@ -1,0 +1,237 @@
+"""The W&B (and TensorBoard) dashboard: logged images equal the grids on disk, the run summary
+holds the best val PSNR, the run carries config/commit/tags, a multirun is one W&B group,
+checkpoint artifacts, and the reader of offline runs these checks use."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import wandb
+from helpers import TINY, compose_train, run_cli
+from PIL import Image
+
+from inpaintgan.callbacks import GRID_COLUMNS, BestMetricSummary, log_checkpoint_artifacts
+from inpaintgan.loggers import (
+    job_run_name,
+    read_offline_run,
+    sweep_group_name,
+    to_uint8_image,
+    wandb_logger,
+)
+from inpaintgan.train import train
+
+
+def load_png(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        assert image.mode == "RGB", f"{path} is {image.mode}, not 8-bit RGB"
+        return np.asarray(image).copy()
+
+
+def only_offline_run(run_dir: Path):
+    (offline,) = (run_dir / "wandb").glob("offline-run-*")
+    return read_offline_run(offline)
+
+
+def logged_grids(run, key: str) -> dict[int, tuple[Path, str]]:
+    """{step: (image file, caption)} of every grid logged under ``key``."""
+    grids = {}
+    for row in run.history:
+        if key in row:
+            (filename,) = row[key]["filenames"]
+            (caption,) = row[key]["captions"]
+            grids[int(row["trainer/global_step"])] = (run.files / filename, caption)
+    return grids
+
+
+# ------------------------------------------------------------------------ the conversion
+def test_uint8_conversion_scales_rounds_clamps_and_expands_grey() -> None:
+    image = torch.tensor([0.0, 0.5, 1.0, 1.7, -0.2, 0.2]).reshape(1, 2, 3)
+    out = to_uint8_image(image)
+    assert out.dtype == np.uint8 and out.shape == (2, 3, 3)
+    assert out[..., 0].tolist() == [[0, 128, 255], [255, 0, 51]]
+    assert (out[..., 0] == out[..., 2]).all()
+    rgb = torch.rand(3, 4, 5)
+    assert np.array_equal(to_uint8_image(rgb)[..., 1], (rgb[1] * 255).round().byte().numpy())
+    as_bytes = torch.randint(0, 256, (3, 4, 5), dtype=torch.uint8)
+    assert np.array_equal(to_uint8_image(as_bytes), as_bytes.permute(1, 2, 0).numpy())
+    with pytest.raises(ValueError, match="shape"):
+        to_uint8_image(torch.zeros(4, 8, 8))
+
+
+# ------------------------------------------------------------ an offline training run
+@pytest.fixture(scope="module")
+def offline_run(tmp_path_factory: pytest.TempPathFactory):
+    """Two epochs of two batches, W&B offline; train() closes the run before it returns.
+
+    Steps count batches from 0, as Lightning logs them: a grid or metric at step k follows
+    batch k, so the validations after each epoch are at steps 1 and 3.
+    """
+    out = tmp_path_factory.mktemp("wandb_run")
+    cfg = compose_train(
+        [
+            *TINY,
+            "logger=wandb",
+            "trainer.max_epochs=2",
+            "trainer.log_every_n_steps=1",
+            "tags=[wbtest,tiny]",
+        ],
+        out,
+    )
+    train(cfg)
+    assert wandb.run is None, "train() leaves its W&B run open"
+    return out, only_offline_run(out)
+
+
+def test_logged_grids_are_the_png_grids_on_disk_not_black(offline_run) -> None:
+    out, run = offline_run
+    seen = []
+    for tag, steps in (("train", [0, 1, 2, 3]), ("val", [1, 3])):
+        grids = logged_grids(run, f"samples/{tag}")
+        assert sorted(grids) == steps
+        for step, (logged, _caption) in grids.items():
+            on_disk = load_png(out / "samples" / f"{tag}_batch{step:07d}.png")
+            pixels = load_png(logged)
+            assert np.array_equal(pixels, on_disk), f"{logged} differs from the disk grid"
+            assert pixels.mean() > 30 and pixels.std() > 10
+            seen.append(pixels)
+    assert len({p.tobytes() for p in seen}) > 1, "every logged grid is the same image"
+    # One row per fixed image (4) and the four columns, 64 px tiles with 2 px gaps.
+    assert seen[0].shape == (2 + 4 * 66, 2 + 4 * 66, 3)
+
+
+def test_grid_caption_names_the_columns_and_the_step(offline_run) -> None:
+    _, run = offline_run
+    for step, (_, caption) in logged_grids(run, "samples/val").items():
+        assert " | ".join(GRID_COLUMNS) in caption
+        assert f"step {step} " in caption
+
+
+def test_summary_holds_the_best_val_psnr_and_its_step(offline_run) -> None:
+    _, run = offline_run
+    vals = [
+        (row["val/psnr"], row["trainer/global_step"]) for row in run.history if "val/psnr" in row
+    ]
+    assert len(vals) == 2
+    best, step = max(vals)
+    assert run.summary["val/psnr_best"] == pytest.approx(best)
+    assert run.summary["val/psnr_best_step"] == step
+    assert run.summary["val/psnr_best_epoch"] == (0 if step == 1 else 1)
+
+
+def test_run_config_holds_the_resolved_config_commit_and_tags(offline_run) -> None:
+    _, run = offline_run
+    assert run.config["model"]["name"] == "paper"
+    assert run.config["data"]["size"] == 64
+    assert run.config["loss"]["style_weight"] == 10
+    assert re.fullmatch(r"[0-9a-f]{40}", run.config["git_commit"])
+    assert run.tags == ["wbtest", "tiny"]
+    assert run.job_type == "train"
+    assert run.group == ""  # a single run is in no group
+
+
+def test_dashboard_sections_hold_losses_discriminator_lr_and_val_metrics(offline_run) -> None:
+    _, run = offline_run
+    keys = set().union(*run.history)
+    for key in (
+        "train/g_rec",
+        "train/g_style",
+        "train/d_total",
+        "train/D_real",
+        "train/D_fake",
+        "train/g_grad_norm",
+        "train/lr_g",
+        "train/images_per_s",
+        "val/psnr",
+        "val/ssim",
+    ):
+        assert key in keys, key
+
+
+# ---------------------------------------------------------------- TensorBoard, too
+def test_tensorboard_images_are_the_png_grids_on_disk(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(compose_train([*TINY, "logger=tensorboard"], tmp_path))
+    events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    logged = events.Images("samples/val")
+    assert [e.step for e in logged] == [1]
+    pixels = np.asarray(Image.open(io.BytesIO(logged[0].encoded_image_string)).convert("RGB"))
+    assert np.array_equal(pixels, load_png(tmp_path / "samples" / "val_batch0000001.png"))
+    assert pixels.mean() > 30
+
+
+# ------------------------------------------------------------------------- unit pieces
+def test_best_metric_summary_tracks_the_best_and_survives_a_resume() -> None:
+    tracker = BestMetricSummary(monitor="val/l1", mode="min")
+    assert tracker.summary() == {}
+    for value, step in ((0.5, 10), (0.3, 20), (0.4, 30)):
+        if tracker._improves(value):
+            tracker.best, tracker.best_step, tracker.best_epoch = value, step, step // 10
+    assert tracker.summary() == {
+        "val/l1_best": 0.3,
+        "val/l1_best_step": 20,
+        "val/l1_best_epoch": 2,
+    }
+    resumed = BestMetricSummary(monitor="val/l1", mode="min")
+    resumed.load_state_dict(tracker.state_dict())
+    assert resumed.summary() == tracker.summary()
+    assert not resumed._improves(0.35) and resumed._improves(0.2)
+    with pytest.raises(ValueError):
+        BestMetricSummary(mode="best")
+
+
+def test_multirun_names_and_groups() -> None:
+    assert sweep_group_name("multirun/2025-01-02/03-04-05") == "2025-01-02_03-04-05"
+    assert sweep_group_name("/tmp/my_sweep") == "my_sweep"
+    overrides = ["data.size=64", "loss.style_weight=0", "+sweep=ablation", "seed=3"]
+    assert job_run_name(overrides, ["loss.style_weight", "seed"]) == "loss.style_weight=0 seed=3"
+    assert job_run_name(overrides, [], job_num=4) == "job4"
+
+
+def test_checkpoint_artifacts_get_best_and_last_aliases(tmp_path: Path) -> None:
+    last, best = tmp_path / "last.ckpt", tmp_path / "best.ckpt"
+    last.write_bytes(b"last")
+    best.write_bytes(b"best")
+    run = wandb.init(project="inpaintgan-test", dir=str(tmp_path), mode="offline")
+    try:
+        logged = log_checkpoint_artifacts(run, last, best, {"best_score": 20.0})
+    finally:
+        run.finish()
+    assert logged == [["best"], ["last", "latest"]]
+    artifacts = only_offline_run(tmp_path).artifacts
+    assert [a["name"] for a in artifacts] == [f"model-{run.id}"] * 2
+    assert "best" in artifacts[0]["aliases"] and "last" in artifacts[1]["aliases"]
+
+
+def test_log_model_is_off_for_offline_runs(tmp_path: Path) -> None:
+    logger = wandb_logger(save_dir=str(tmp_path), mode="offline", log_model=True)
+    assert logger.upload_checkpoints is False
+    assert logger._log_model is False  # Lightning's own upload stays off too
+    logger.experiment.finish()
+
+
+# ---------------------------------------------------------------------- a 2-job multirun
+def test_multirun_jobs_are_one_wandb_group_named_by_their_overrides(tmp_path: Path) -> None:
+    result = run_cli(
+        "inpaintgan.train",
+        "-m",
+        *TINY,
+        "logger=wandb",
+        "trainer.limit_train_batches=1",
+        "loss.style_weight=0,10",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = [only_offline_run(tmp_path / "sweep" / job) for job in ("0", "1")]
+    assert [r.group for r in runs] == ["sweep", "sweep"]
+    assert [r.name for r in runs] == ["loss.style_weight=0", "loss.style_weight=10"]
+    assert runs[0].run_id != runs[1].run_id
+    assert [r.config["loss"]["style_weight"] for r in runs] == [0, 10]
+    # Each job logged into its own run: one validation grid each.
+    assert all(len(logged_grids(r, "samples/val")) == 1 for r in runs)
