@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from inpaintgan.checkpoints import CheckpointError, load_generator
 from inpaintgan.config import CONFIG_DIR
+from inpaintgan.loggers import evaluation_thumbnails, log_evaluation
 from inpaintgan.metrics import (
     PSNR_CAP,
     composite,
@@ -277,6 +278,8 @@ def evaluate(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str
         image_dir.mkdir(exist_ok=True)
     rows: list[dict[str, Any]] = []
     used: set[str] = set()
+    wandb_cfg = cfg.get("wandb") or {}
+    thumbs: dict[str, Any] | None = {} if wandb_cfg.get("enabled") else None
     started = time.perf_counter()
     with Progress(transient=True, disable=not cfg.get("progress", True)) as progress:
         task = progress.add_task(f"evaluating {inpainter.name}", total=len(dataset))
@@ -296,6 +299,9 @@ def evaluate(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str
                 rows.append({"name": stem, **{k: float(v[i]) for k, v in scores.items()}})
                 if cfg.save_images:
                     save_image(comp[i], image_dir / f"{stem}.png")
+                if thumbs is not None and len(thumbs) < int(wandb_cfg.get("thumbnails", 0)):
+                    size = int(wandb_cfg.get("thumbnail_size", 128))
+                    thumbs[stem] = evaluation_thumbnails(image[i], hole[i], comp[i], size)
             if "lpips" in extra:
                 extra["lpips"].update(comp, image)
             if "fid" in extra:
@@ -341,6 +347,9 @@ def evaluate(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+    if thumbs is not None:
+        run_options = ("project", "mode", "entity", "name", "group", "tags")
+        log_evaluation(summary, rows, thumbs, out, **{k: wandb_cfg.get(k) for k in run_options})
     return summary
 
 

@@ -195,6 +195,87 @@ def finish_wandb_run(failed: bool = False) -> None:
         wandb.finish(exit_code=1 if failed else 0)
 
 
+# ------------------------------------------------------------------ evaluation runs
+
+EVAL_METRICS = ("psnr", "ssim", "hole_psnr", "hole_l1", "hole_ratio", "lpips", "fid")
+"""Numbers of ``metrics.json`` that go into an evaluation run's W&B summary (``eval/...``)."""
+
+
+def evaluation_thumbnails(image: Tensor, mask: Tensor, comp: Tensor, size: int) -> list[np.ndarray]:
+    """masked input, composite and ground truth of one image (``[3|1, H, W]`` in [0, 1]),
+    downscaled to ``size`` px on the longer side, as 8-bit RGB."""
+    height, width = image.shape[-2:]
+    scale = min(1.0, size / max(height, width))
+    target = (max(1, round(height * scale)), max(1, round(width * scale)))
+    views = torch.stack([image * (1 - mask) + mask, comp, image]).float().cpu()
+    if target != (height, width):
+        views = torch.nn.functional.interpolate(views, size=target, mode="bilinear", antialias=True)
+    return [to_uint8_image(view) for view in views]
+
+
+def log_evaluation(
+    summary: dict[str, Any],
+    rows: list[dict[str, Any]],
+    thumbnails: dict[str, list[np.ndarray]],
+    save_dir: str | Path,
+    project: str = "inpaintgan",
+    mode: str = "auto",
+    entity: str | None = None,
+    name: str | None = None,
+    group: str | None = None,
+    tags: list[str] | None = None,
+    init_timeout_s: float = 60.0,
+) -> str | None:
+    """One W&B run (job type ``evaluate``) for an evaluation: ``metrics.json``'s numbers in
+    the summary (``eval/psnr``, ...), what was scored in the config, and the table
+    ``eval/per_image`` (name, thumbnails of masked input | composite | ground truth for the
+    images in ``thumbnails``, and the per-image metrics). Returns the run id (None when
+    ``mode=disabled``)."""
+    import wandb
+
+    resolved = resolve_wandb_mode(mode)
+    if resolved == "disabled":
+        return None
+    if resolved != "online":
+        rank_zero_info(
+            f"W&B: {resolved} mode; sync later with `wandb sync {save_dir}/wandb/offline-run-*`"
+        )
+    finish_wandb_run()
+    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    config = {k: v for k, v in summary.items() if k not in EVAL_METRICS}  # + its "config"
+    run = wandb.init(
+        project=project,
+        entity=entity,
+        dir=str(save_dir),
+        mode=resolved,
+        job_type="evaluate",
+        name=name or f"{summary.get('model')} · {summary.get('data')} · {summary.get('mask')}",
+        group=group,
+        tags=list(tags) if tags else None,
+        config=config,
+        settings=wandb.Settings(init_timeout=init_timeout_s, silent=True),
+    )
+    try:
+        metric_keys = [
+            k
+            for k in ("psnr", "ssim", "hole_psnr", "hole_l1", "hole_ratio")
+            if rows and k in rows[0]
+        ]
+        columns = ["name", "masked input", "composite", "ground truth", *metric_keys]
+        table = wandb.Table(columns=columns, allow_mixed_types=True)
+        for row in rows:
+            views = thumbnails.get(row["name"])
+            images = [wandb.Image(v) for v in views] if views else [None, None, None]
+            table.add_data(row["name"], *images, *(row[k] for k in metric_keys))
+        run.log({"eval/per_image": table})
+        run.summary.update(
+            {f"eval/{k}": summary[k] for k in EVAL_METRICS if summary.get(k) is not None}
+        )
+    finally:
+        run.finish()
+    return run.id
+
+
 # ------------------------------------------------------------------ offline run reader
 
 _LOG_IDENT = b":W&B"
@@ -263,7 +344,11 @@ class OfflineRun:
 
 def read_offline_run(run_dir: str | Path) -> OfflineRun:
     """Read an ``offline-run-*`` folder: run name, group, tags, config, summary, history
-    rows and artifacts, as ``wandb sync`` would upload them (a check without network)."""
+    rows and artifacts, as ``wandb sync`` would upload them (a check without network).
+
+    An artifact's ``files`` maps its paths to the local files ``wandb sync`` uploads (W&B
+    stages them under ``$WANDB_DATA_DIR``, ``~/.local/share/wandb`` by default).
+    """
     from wandb.proto import wandb_internal_pb2 as pb
 
     run_dir = Path(run_dir)
@@ -297,5 +382,8 @@ def read_offline_run(run_dir: str | Path) -> OfflineRun:
             run.history.append(row)
         elif kind == "artifact":
             a = record.artifact
-            run.artifacts.append({"name": a.name, "type": a.type, "aliases": list(a.aliases)})
+            files = {e.path: e.local_path for e in a.manifest.contents}
+            run.artifacts.append(
+                {"name": a.name, "type": a.type, "aliases": list(a.aliases), "files": files}
+            )
     return run

@@ -235,3 +235,56 @@ def test_multirun_jobs_are_one_wandb_group_named_by_their_overrides(tmp_path: Pa
     assert [r.config["loss"]["style_weight"] for r in runs] == [0, 10]
     # Each job logged into its own run: one validation grid each.
     assert all(len(logged_grids(r, "samples/val")) == 1 for r in runs)
+
+
+# ------------------------------------------------------------------- evaluate with W&B
+def test_evaluate_logs_metrics_and_a_per_image_table_with_thumbnails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import csv
+    import json
+
+    from hydra import compose, initialize_config_dir
+
+    from inpaintgan.config import CONFIG_DIR
+    from inpaintgan.evaluate import evaluate
+
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb_data"))  # artifact staging
+    overrides = [
+        "model=telea",
+        "max_images=3",
+        "data.num_workers=0",
+        "device=cpu",
+        "progress=false",
+        f"out={tmp_path / 'eval'}",
+        "wandb.enabled=true",
+        "wandb.thumbnails=2",
+        "wandb.thumbnail_size=48",
+        "wandb.tags=[table1]",
+    ]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="evaluate", overrides=overrides, return_hydra_config=True)
+    summary = evaluate(cfg, cfg.hydra.runtime.choices)
+    assert wandb.run is None
+    run = only_offline_run(tmp_path / "eval")
+    assert run.job_type == "evaluate" and run.tags == ["table1"]
+    assert run.name == "telea · sample · center"
+    assert run.config["model"] == "telea" and run.config["n_images"] == 3
+    assert run.config["config"]["mask"]["_target_"].endswith("CenterMask")
+    for key in ("psnr", "ssim", "hole_psnr", "hole_l1"):
+        assert run.summary[f"eval/{key}"] == pytest.approx(summary[key])
+    (table_artifact,) = [a for a in run.artifacts if a["type"] == "run_table"]
+    files = table_artifact["files"]
+    table = json.loads(Path(files["eval/per_image.table.json"]).read_text())
+    assert table["columns"][:4] == ["name", "masked input", "composite", "ground truth"]
+    with (tmp_path / "eval" / "per_image.csv").open() as handle:
+        expected = list(csv.DictReader(handle))
+    assert [row[0] for row in table["data"]] == [r["name"] for r in expected]
+    psnr_col = table["columns"].index("psnr")
+    for row, csv_row in zip(table["data"], expected, strict=True):
+        assert row[psnr_col] == pytest.approx(float(csv_row["psnr"]), abs=1e-5)
+    for row in table["data"][:2]:
+        masked, comp, truth = (load_png(Path(files[cell["path"]])) for cell in row[1:4])
+        assert max(truth.shape[:2]) == 48 and truth.mean() > 30
+        assert not np.array_equal(masked, comp) and not np.array_equal(comp, truth)
+    assert table["data"][2][1:4] == [None, None, None]  # beyond wandb.thumbnails
