@@ -28,8 +28,21 @@ def test_default_config_trains_paper_model_on_sample_data() -> None:
     assert "sample" in cfg.data.source._target_.lower()
     assert cfg.loss.adv_weight == pytest.approx(0.002)
     assert cfg.loss.guidance_weight == pytest.approx(0.01)
-    assert cfg.loss.style_weight == pytest.approx(10.0)
+    # Small-scale default: style off (random VGG features without the ImageNet file).
+    assert cfg.loss.style_weight == 0
     assert cfg.loss.rec_weight == pytest.approx(1.0)
+    assert cfg.loss.hole_weight == pytest.approx(4.0)
+    assert cfg.eval_mask._target_.endswith("CenterMask") and cfg.mask._target_.endswith("MixedMask")
+
+
+@pytest.mark.parametrize("name", ["celeba", "places2"])
+def test_table1_paper_experiments_keep_the_papers_style_term(name: str) -> None:
+    cfg = _compose([f"+experiment={name}"])
+    assert cfg.loss.style_weight == pytest.approx(10.0)
+    assert cfg.model.discriminator_input.mode == "hole_box"
+    ce = _compose([f"+experiment={name}_ce"])
+    assert ce.mask._target_.endswith("CenterMask") and ce.model.generator.predict == "center"
+    assert ce.model.discriminator.image_size == 128  # D on the 128x128 center of 256
 
 
 def test_experiment_is_not_in_defaults_so_plus_experiment_works() -> None:
