@@ -12,6 +12,7 @@ import os
 import re
 import struct
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -300,6 +301,8 @@ def _record_payloads(path: Path) -> list[bytes]:
         if kind == 0:  # zero padding up to the block end
             pos += left
             continue
+        if pos + 7 + length > len(data):  # still being written
+            break
         chunk = data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind == _FULL:
@@ -335,6 +338,7 @@ class OfflineRun:
     summary: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
+    finished: bool = False  # the run's exit record is in the log
 
     @property
     def files(self) -> Path:
@@ -342,16 +346,26 @@ class OfflineRun:
         return self.path / "files"
 
 
-def read_offline_run(run_dir: str | Path) -> OfflineRun:
+def read_offline_run(run_dir: str | Path, wait_s: float = 0.0) -> OfflineRun:
     """Read an ``offline-run-*`` folder: run name, group, tags, config, summary, history
     rows and artifacts, as ``wandb sync`` would upload them (a check without network).
 
     An artifact's ``files`` maps its paths to the local files ``wandb sync`` uploads (W&B
     stages them under ``$WANDB_DATA_DIR``, ``~/.local/share/wandb`` by default).
+    W&B's service writes the log in the background and may still be flushing it when the
+    run has just finished: ``wait_s`` waits that long at most for the exit record.
     """
+    deadline = time.monotonic() + wait_s
+    while True:
+        run = _read_offline_run(Path(run_dir))
+        if run.finished or time.monotonic() >= deadline:
+            return run
+        time.sleep(0.2)
+
+
+def _read_offline_run(run_dir: Path) -> OfflineRun:
     from wandb.proto import wandb_internal_pb2 as pb
 
-    run_dir = Path(run_dir)
     (log_file,) = run_dir.glob("run-*.wandb")
     run = OfflineRun(path=run_dir)
     for payload in _record_payloads(log_file):
@@ -386,4 +400,6 @@ def read_offline_run(run_dir: str | Path) -> OfflineRun:
             run.artifacts.append(
                 {"name": a.name, "type": a.type, "aliases": list(a.aliases), "files": files}
             )
+        elif kind == "exit":
+            run.finished = True
     return run

@@ -13,6 +13,7 @@ import pytest
 import torch
 import wandb
 from helpers import TINY, compose_train, run_cli
+from omegaconf import OmegaConf
 from PIL import Image
 
 from inpaintgan.callbacks import GRID_COLUMNS, BestMetricSummary, log_checkpoint_artifacts
@@ -34,7 +35,9 @@ def load_png(path: Path) -> np.ndarray:
 
 def only_offline_run(run_dir: Path):
     (offline,) = (run_dir / "wandb").glob("offline-run-*")
-    return read_offline_run(offline)
+    run = read_offline_run(offline, wait_s=60)
+    assert run.finished, f"{offline} has no exit record: the W&B run was not finished"
+    return run
 
 
 def logged_grids(run, key: str) -> dict[int, tuple[Path, str]]:
@@ -84,11 +87,11 @@ def offline_run(tmp_path_factory: pytest.TempPathFactory):
     )
     train(cfg)
     assert wandb.run is None, "train() leaves its W&B run open"
-    return out, only_offline_run(out)
+    return out, only_offline_run(out), cfg
 
 
 def test_logged_grids_are_the_png_grids_on_disk_not_black(offline_run) -> None:
-    out, run = offline_run
+    out, run, _ = offline_run
     seen = []
     for tag, steps in (("train", [0, 1, 2, 3]), ("val", [1, 3])):
         grids = logged_grids(run, f"samples/{tag}")
@@ -105,14 +108,14 @@ def test_logged_grids_are_the_png_grids_on_disk_not_black(offline_run) -> None:
 
 
 def test_grid_caption_names_the_columns_and_the_step(offline_run) -> None:
-    _, run = offline_run
+    _, run, _ = offline_run
     for step, (_, caption) in logged_grids(run, "samples/val").items():
         assert " | ".join(GRID_COLUMNS) in caption
         assert f"step {step} " in caption
 
 
 def test_summary_holds_the_best_val_psnr_and_its_step(offline_run) -> None:
-    _, run = offline_run
+    _, run, _ = offline_run
     vals = [
         (row["val/psnr"], row["trainer/global_step"]) for row in run.history if "val/psnr" in row
     ]
@@ -124,10 +127,10 @@ def test_summary_holds_the_best_val_psnr_and_its_step(offline_run) -> None:
 
 
 def test_run_config_holds_the_resolved_config_commit_and_tags(offline_run) -> None:
-    _, run = offline_run
+    _, run, cfg = offline_run
     assert run.config["model"]["name"] == "paper"
     assert run.config["data"]["size"] == 64
-    assert run.config["loss"]["style_weight"] == 10
+    assert run.config["loss"] == OmegaConf.to_container(cfg.loss, resolve=True)
     assert re.fullmatch(r"[0-9a-f]{40}", run.config["git_commit"])
     assert run.tags == ["wbtest", "tiny"]
     assert run.job_type == "train"
@@ -135,11 +138,10 @@ def test_run_config_holds_the_resolved_config_commit_and_tags(offline_run) -> No
 
 
 def test_dashboard_sections_hold_losses_discriminator_lr_and_val_metrics(offline_run) -> None:
-    _, run = offline_run
+    _, run, _ = offline_run
     keys = set().union(*run.history)
     for key in (
         "train/g_rec",
-        "train/g_style",
         "train/d_total",
         "train/D_real",
         "train/D_fake",
@@ -288,3 +290,22 @@ def test_evaluate_logs_metrics_and_a_per_image_table_with_thumbnails(
         assert max(truth.shape[:2]) == 48 and truth.mean() > 30
         assert not np.array_equal(masked, comp) and not np.array_equal(comp, truth)
     assert table["data"][2][1:4] == [None, None, None]  # beyond wandb.thumbnails
+
+
+def test_wandb_sync_recognises_the_offline_run(offline_run, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    _, run, _ = offline_run
+    wandb_cli = Path(sys.executable).with_name("wandb")
+    result = subprocess.run(
+        [str(wandb_cli), "sync", "--dry-run", str(run.path)],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "WANDB_SILENT": "true"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    assert "Would sync 1 run(s)" in output and f"run-{run.run_id}.wandb" in output
