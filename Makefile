@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv and install the package with its dev extra (fast when nothing changed)
 
 train: install  ## train the paper model on the embedded sample photos (CPU, a few minutes)
-	$(PY) -m inpaintgan.train $(ARGS)
+	$(PY) -m inpaintgan.train +experiment=sample $(ARGS)
 
 TESTS ?= tests notebooks/quickstart.ipynb
 

@@ -28,8 +28,7 @@ def test_default_config_trains_paper_model_on_sample_data() -> None:
     assert "sample" in cfg.data.source._target_.lower()
     assert cfg.loss.adv_weight == pytest.approx(0.002)
     assert cfg.loss.guidance_weight == pytest.approx(0.01)
-    # Small-scale default: style off (random VGG features without the ImageNet file).
-    assert cfg.loss.style_weight == 0
+    assert cfg.loss.style_weight == pytest.approx(10.0)
     assert cfg.loss.rec_weight == pytest.approx(1.0)
     assert cfg.loss.hole_weight == pytest.approx(4.0)
     assert cfg.eval_mask._target_.endswith("CenterMask") and cfg.mask._target_.endswith("MixedMask")
@@ -60,6 +59,16 @@ def test_every_table1_experiment_composes(name: str) -> None:
     dataset, _, variant = name.partition("_")
     assert dataset in cfg.data.source._target_.lower()
     assert cfg.model.name == (variant or "paper")
+
+
+def test_make_train_experiment_is_small_scale_with_style_off() -> None:
+    """`make train` = +experiment=sample: 1/4 width, a batch budget, style off (random VGG)."""
+    cfg = _compose(["+experiment=sample"])
+    assert "sample" in cfg.data.source._target_.lower() and cfg.model.name == "paper"
+    assert cfg.loss.style_weight == 0 and cfg.loss.hole_weight > 0
+    assert cfg.model.generator.base_channels == 16 and cfg.max_batches > 0
+    makefile = (Path(CONFIG_DIR).parent / "Makefile").read_text()
+    assert "+experiment=sample" in makefile
 
 
 def test_small_scale_results_experiment_composes() -> None:
