@@ -142,12 +142,12 @@ def pad_to_multiple(image: Tensor, mask: Tensor, multiple: int) -> tuple[Tensor,
 def load_inpainter(
     ckpt: str | None, model_cfg: DictConfig | None, device: str | None = "auto"
 ) -> Inpainter:
-    """The checkpoint's generator, or the classical baseline of ``model=telea|ns``."""
+    """The checkpoint's generator, or the classical baseline of ``model=telea|ns|mean_fill``."""
     target = resolve_device(device)
     classical = model_cfg is not None and model_cfg.get("inpainter") is not None
     if ckpt and model_cfg is not None:
         raise UsageError(
-            "give either ckpt=PATH or a classical model=telea|ns, not both "
+            "give either ckpt=PATH or a classical model=telea|ns|mean_fill, not both "
             "(a checkpoint carries its own model config)"
         )
     if ckpt:
@@ -163,10 +163,11 @@ def load_inpainter(
     if model_cfg is not None:
         raise UsageError(
             f"model={model_cfg.get('name', '?')} needs trained weights: pass ckpt=PATH "
-            "(model= alone selects only the classical baselines telea, ns)"
+            "(model= alone selects only the classical baselines telea, ns, mean_fill)"
         )
     raise UsageError(
-        "nothing to run: pass ckpt=PATH (a trained or exported checkpoint) or model=telea|ns"
+        "nothing to run: pass ckpt=PATH (a trained or exported checkpoint) "
+        "or model=telea|ns|mean_fill"
     )
 
 

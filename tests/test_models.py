@@ -21,7 +21,7 @@ from inpaintgan.models import (
 )
 from inpaintgan.models.base import complexity, init_weights
 from inpaintgan.models.discriminators import DiscriminatorInput
-from inpaintgan.models.unet import resolve_depth
+from inpaintgan.models.unet import UpBlock, resolve_depth
 from inpaintgan.models.vgg import VGG16_LAYERS, _vgg16_features
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -375,3 +375,25 @@ def test_discriminator_input_crops_the_hole_box():
     assert torch.equal(DiscriminatorInput(image_size=64, mode="full")(image, mask), image)
     with pytest.raises(ValueError, match="mode"):
         DiscriminatorInput(image_size=64, mode="patch")
+
+
+def test_resize_upsampling_has_no_checkerboard():
+    """A constant feature map stays constant (away from the border) through the resize
+    decoder block; the 4x4 stride-2 transposed conv paints a 2-pixel periodic pattern on it:
+    the seed of the plaid in early fills."""
+    torch.manual_seed(0)
+    x = torch.ones(1, 8, 8, 8)
+    pattern = {}
+    for mode in ("resize", "transpose"):
+        block = UpBlock(8, 4, norm="none", outermost=False, upsample=mode)
+        init_weights(block)
+        with torch.no_grad():
+            out = block(x)[..., 2:-2, 2:-2]
+        assert out.shape == (1, 4, 12, 12)
+        pattern[mode] = (out - out.mean(dim=(2, 3), keepdim=True)).abs().max().item()
+    assert pattern["resize"] < 1e-6 < pattern["transpose"]
+    with pytest.raises(ValueError, match="upsample"):
+        UpBlock(8, 4, norm="none", outermost=False, upsample="bilinear")
+    gen = UNetGenerator(image_size=64, base_channels=4, max_channels=16, upsample="resize")
+    with torch.no_grad():
+        assert gen(images(1, 64), center_mask(1, 64)).image.shape == (1, 3, 64, 64)

@@ -34,7 +34,7 @@ from inpaintgan.models.base import (
 from inpaintgan.models.se_block import ImprovedSEBlock
 from inpaintgan.models.shift import ShiftLayer, feature_hole
 
-__all__ = ["DownBlock", "UNetGenerator", "UpBlock", "resolve_depth"]
+__all__ = ["UPSAMPLE_MODES", "DownBlock", "UNetGenerator", "UpBlock", "resolve_depth"]
 
 
 class DownBlock(nn.Module):
@@ -59,19 +59,41 @@ class DownBlock(nn.Module):
         return self.block(x)
 
 
-class UpBlock(nn.Module):
-    """Decoder level: ReLU → 4×4 stride-2 transposed conv → norm (or tanh when outermost).
+UPSAMPLE_MODES = ("transpose", "resize")
 
-    ``[B, C_in, H, W]`` → ``[B, C_out, 2H, 2W]``.
+
+class UpBlock(nn.Module):
+    """Decoder level: ReLU → ×2 upsampling conv → norm (or tanh when outermost).
+
+    ``[B, C_in, H, W]`` → ``[B, C_out, 2H, 2W]``. ``upsample="transpose"``: a 4×4 stride-2
+    transposed conv (pix2pix / Shift-Net). ``"resize"``: nearest ×2 then a 3×3 conv (Odena et
+    al. 2016): every output pixel sees the same number of input taps, so the decoder cannot
+    paint the 2-pixel checkerboard that uneven transposed-conv overlap starts with, which at
+    the coarse levels grows into the plaid of early training (docs/results.md).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, norm: str, outermost: bool):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        norm: str,
+        outermost: bool,
+        upsample: str = "transpose",
+    ):
         super().__init__()
+        if upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
         with_norm = not outermost and has_norm_layer(norm)
-        layers: list[nn.Module] = [
-            nn.ReLU(),
-            nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=not with_norm),
-        ]
+        layers: list[nn.Module] = [nn.ReLU()]
+        if upsample == "transpose":
+            layers.append(
+                nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=not with_norm)
+            )
+        else:
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=not with_norm),
+            ]
         if outermost:
             layers.append(nn.Tanh())
         elif with_norm:
@@ -124,6 +146,8 @@ class UNetGenerator(nn.Module):
             :class:`ImprovedSEBlock` with its defaults; Hydra: a ``_partial_`` config).
         shift_level: decoder level of the shift-connection layer, or None for a plain skip.
         hole_threshold: fraction of missing pixels that makes a feature position a hole.
+        upsample: decoder upsampling, ``transpose`` (4×4 stride-2 transposed convs, pix2pix /
+            Shift-Net) or ``resize`` (nearest ×2 + 3×3 conv); see :class:`UpBlock`.
     """
 
     def __init__(
@@ -139,6 +163,7 @@ class UNetGenerator(nn.Module):
         se_block: Callable[[int], nn.Module] | None = None,
         shift_level: int | None = 3,
         hole_threshold: float = 0.5,
+        upsample: str = "transpose",
     ):
         super().__init__()
         self.depth = resolve_depth(image_size, depth, max_depth)
@@ -180,7 +205,13 @@ class UNetGenerator(nn.Module):
             return widths[i] * (3 if i == shift_level else 2)
 
         self.up = nn.ModuleList(
-            UpBlock(up_in(i), widths[i - 1] if i > 1 else image_channels, norm, outermost=i == 1)
+            UpBlock(
+                up_in(i),
+                widths[i - 1] if i > 1 else image_channels,
+                norm,
+                outermost=i == 1,
+                upsample=upsample,
+            )
             for i in levels
         )
         init_weights(self)
