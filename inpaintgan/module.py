@@ -66,7 +66,7 @@ class InpaintingModule(pl.LightningModule):
             raise ValueError(f"channels_last must be true, false or auto, got {channels_last!r}")
         self.channels_last = channels_last
         self.compile_networks_on_setup = compile
-        self.val_metrics = InpaintingMetrics()
+        self.val_metrics = InpaintingMetrics(hole=True)  # psnr, ssim, hole_psnr, hole_l1
         self.bad_steps_in_a_row = 0
         self.register_buffer("skipped_batches", torch.zeros((), dtype=torch.long))
         self.wandb_run_id: str | None = None
@@ -185,11 +185,12 @@ class InpaintingModule(pl.LightningModule):
             opt_d = optimizers[1]
             self.toggle_optimizer(opt_d)
             d_terms, real_logits, fake_logits = self.discriminator_terms(image, comp.detach(), mask)
-            self._guarded_step(opt_d, d_terms["total"], self.discriminator, "d")
+            d_grad_norm = self._guarded_step(opt_d, d_terms["total"], self.discriminator, "d")
             self.untoggle_optimizer(opt_d)
             logs.update({f"train/d_{k}": v.detach() for k, v in d_terms.items()})
             logs["train/D_real"] = real_logits.detach().float().mean()
             logs["train/D_fake"] = fake_logits.detach().float().mean()
+            logs["train/d_grad_norm"] = d_grad_norm
 
         self.toggle_optimizer(opt_g)
         g_terms = self.generator_terms(image, mask, gen, comp)

@@ -18,7 +18,8 @@
 # outputs/results_scenes_small, git-ignored). DOCS / FIGURE: where the artefacts go.
 # TRAIN_ARGS: extra training overrides, for a smoke test only
 # (TRAIN_ARGS="max_batches=2" SEEDS=1 WORK=/tmp/w DOCS=/tmp/d FIGURE=/tmp/f.png scripts/results.sh).
-# THREADS: torch threads per process (default: all cores).
+# THREADS: torch threads per process (default: all cores). SKIP_DONE=1 keeps every run whose
+# evaluation is already in WORK (to finish an interrupted table, or run the models in parts).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PY:-.venv/bin/python}
@@ -74,10 +75,13 @@ declare -A MODEL_ARGS=([paper]="model=paper" [shiftnet]="model=shiftnet"
 trained=()
 for model in $MODELS; do
   for seed in $SEEDS; do
+    trained+=("${model}_s$seed")
+    if [[ ${SKIP_DONE:-0} == 1 && -f $WORK/eval/${model}_s$seed/metrics.json ]]; then
+      echo "kept ${model}_s$seed"; continue
+    fi
     read -r -a args <<< "${MODEL_ARGS[$model]}"
     train "${model}_s$seed" "${args[@]}" "seed=$seed"
     evaluate "${model}_s$seed" "$model" "ckpt=$WORK/train/${model}_s$seed/checkpoints/last.ckpt"
-    trained+=("${model}_s$seed")
   done
 done
 # 2. The classical baselines on the same photos and holes.
