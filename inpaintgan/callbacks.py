@@ -4,7 +4,9 @@ W&B artifacts."""
 
 from __future__ import annotations
 
+import logging
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +15,14 @@ import torch
 from PIL import Image
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import Tensor
 from torchvision.utils import make_grid
 
 from inpaintgan.loggers import to_uint8_image
 from inpaintgan.metrics import composite
+
+log = logging.getLogger(__name__)
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -45,7 +50,50 @@ class LastCheckpoint(ModelCheckpoint):
         """Training may stop between two saves (``max_batches``): write the final state."""
         super().on_train_end(trainer, pl_module)
         if not trainer.fast_dev_run:
-            trainer.save_checkpoint(Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}.ckpt")
+            trainer.save_checkpoint(
+                Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}.ckpt", weights_only=False
+            )
+
+
+class SaveOnInterrupt(pl.Callback):
+    """Ctrl-C (SIGINT) or SIGTERM during training: write ``<dirpath>/last.ckpt`` with the
+    state reached so far and say where it is, so no work since the last epoch end is lost.
+
+    Lightning turns both signals into exceptions (``KeyboardInterrupt``, ``SIGTERMException``)
+    and calls ``on_exception`` before it exits; other failures are left alone (a full disk
+    would fail again, a non-finite loss saves its own state).
+    """
+
+    def __init__(self, dirpath: str | Path) -> None:
+        self.dirpath = Path(dirpath)
+        self.saved: Path | None = None
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        if not isinstance(exception, KeyboardInterrupt | SIGTERMException):
+            return
+        if trainer.state.fn != "fit" or trainer.sanity_checking:
+            return
+        path = self.dirpath / f"{LastCheckpoint.CHECKPOINT_NAME_LAST}.ckpt"
+        signal_name = "Ctrl-C" if isinstance(exception, KeyboardInterrupt) else "SIGTERM"
+        try:
+            # No barrier (trainer.save_checkpoint has one): other ranks may be gone already.
+            checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+            trainer.strategy.save_checkpoint(checkpoint, path)
+        except Exception as err:  # noqa: BLE001 - report, never mask the interrupt
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            print(f"inpaintgan: {signal_name}: could not save {path}: {first}", file=sys.stderr)
+            return
+        if trainer.is_global_zero:
+            self.saved = path
+            step = trainer.fit_loop.epoch_loop._batches_that_stepped
+            message = (
+                f"{signal_name}: saved the state at batch {step} to {path} "
+                f"(resume: python -m inpaintgan.train ckpt_path={path} with the same overrides)"
+            )
+            log.warning(message)
+            print(f"inpaintgan: {message}", file=sys.stderr)
 
 
 def masked_input_view(image: Tensor, mask: Tensor) -> Tensor:

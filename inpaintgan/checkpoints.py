@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -83,13 +84,19 @@ def load_generator(
 
 def export_generator(checkpoint_path: str | Path, out_path: str | Path) -> Path:
     """Write only the generator weights and the run config: a small file to share."""
+    out_path = Path(out_path)
+    if out_path.resolve() == Path(checkpoint_path).resolve() or (
+        out_path.exists() and os.path.samefile(out_path, checkpoint_path)
+    ):
+        raise CheckpointError(
+            f"out={out_path} is the checkpoint itself: exporting would replace it with a "
+            "weights-only file; give another out"
+        )
     checkpoint = read_checkpoint(checkpoint_path)
     state = generator_state_dict(checkpoint)
     if not state:
         raise CheckpointError(f"{checkpoint_path}: holds no generator weights")
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    torch.save({CHECKPOINT_KEY: checkpoint[CHECKPOINT_KEY], "generator": state}, tmp)
-    tmp.replace(out_path)
+    from inpaintgan.io import atomic_torch_save
+
+    atomic_torch_save({CHECKPOINT_KEY: checkpoint[CHECKPOINT_KEY], "generator": state}, out_path)
     return out_path

@@ -58,10 +58,27 @@ class UsageError(ValueError):
 
 # ------------------------------------------------------------------------------ inpainter
 def resolve_device(device: str | None) -> torch.device:
-    """``auto`` (or None): the GPU when there is one, else the CPU."""
+    """``auto`` (or None): the GPU when there is one, else the CPU. A device that this
+    machine does not have (``cuda`` without a GPU, ``cuda:3`` with two) is a UsageError."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        target = torch.device(str(device))
+    except RuntimeError as err:
+        raise UsageError(
+            f"device={device} is not a device name (auto, cpu, cuda, cuda:1 ...)"
+        ) from err
+    if target.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UsageError(
+                f"device={device}: this machine has no CUDA GPU; use device=cpu or auto"
+            )
+        if target.index is not None and target.index >= count:
+            raise UsageError(f"device={device}: this machine has {count} CUDA GPU(s) (cuda:0..)")
+    elif target.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"device={device}: MPS is not available here; use device=cpu or auto")
+    return target
 
 
 @dataclass
@@ -259,6 +276,7 @@ def evaluate(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str
     datamodule = instantiate(cfg.data, mask=mask, eval_mask=mask, seed=cfg.seed)
     split = cfg.get("split") or default_split(datamodule)
     dataset: InpaintingDataset | torch.utils.data.Subset = datamodule.dataset(split)
+    dataset.substitute = False  # a broken file is skipped and listed, never replaced
     if cfg.get("max_images"):
         dataset = torch.utils.data.Subset(dataset, range(min(len(dataset), cfg.max_images)))
     loader = ReportingDataLoader(
@@ -285,6 +303,8 @@ def evaluate(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str
     with Progress(transient=True, disable=not cfg.get("progress", True)) as progress:
         task = progress.add_task(f"evaluating {inpainter.name}", total=len(dataset))
         for batch in loader:
+            if not batch["name"]:  # only broken files in this batch
+                continue
             image = batch["image"].to(inpainter.device)
             hole = batch["mask"].to(inpainter.device)
             comp = inpainter(image, hole)
@@ -310,8 +330,14 @@ def evaluate(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str
                 extra["fid"].update(comp, real=False)
             progress.advance(task, len(batch["name"]))
     seconds = time.perf_counter() - started
+    broken = list(loader.last_report.broken) if loader.last_report else []
+    for name in broken:
+        print(f"inpaintgan.evaluate: skipped unreadable {name} (not scored)", file=sys.stderr)
     if not rows:
-        raise UsageError(f"no image could be evaluated in split {split!r}")
+        raise UsageError(
+            f"no image could be evaluated in split {split!r}"
+            + (f" ({len(broken)} unreadable file(s), first {broken[0]})" if broken else "")
+        )
 
     summary: dict[str, Any] = {
         "model": cfg.get("name") or inpainter.name,
@@ -322,6 +348,8 @@ def evaluate(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str
         "split": split,
         "size": int(datamodule.size),
         "n_images": len(rows),
+        "n_skipped": len(broken),
+        "skipped_files": broken,
     }
     for key in ("psnr", "ssim", "hole_psnr", "hole_l1", "hole_ratio"):
         summary[key] = _mean([r[key] for r in rows])
@@ -373,6 +401,8 @@ def print_summary(summary: dict[str, Any], out: str | Path, console: Console | N
         if summary.get(key) is not None:
             table.add_row(key, fmt.format(summary[key]))
     table.add_row("images", str(summary["n_images"]))
+    if summary.get("n_skipped"):
+        table.add_row("skipped (unreadable)", str(summary["n_skipped"]))
     console.print(table)
     console.print(f"wrote {Path(out) / 'metrics.json'} and per_image.csv")
 
@@ -387,6 +417,13 @@ def main(cfg: DictConfig) -> None:
     except (UsageError, CheckpointError, DataError, ImageLoadError) as err:
         print(f"inpaintgan.evaluate: error: {err}", file=sys.stderr)
         sys.exit(2)
+    except OSError as err:  # out/ not writable: read-only, permission, disk full
+        from inpaintgan.io import write_failure_cause
+
+        where = err.filename or cfg.out
+        cause = write_failure_cause(err, Path(cfg.out))
+        print(f"inpaintgan.evaluate: error: cannot write {where}: {cause}", file=sys.stderr)
+        sys.exit(1)
     print_summary(summary, cfg.out)
 
 

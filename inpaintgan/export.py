@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from inpaintgan.checkpoints import CheckpointError, export_generator
 from inpaintgan.config import CONFIG_DIR
+from inpaintgan.io import WriteError
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="export", version_base="1.3")
@@ -16,7 +17,7 @@ def main(cfg: DictConfig) -> None:
     """Write the generator weights + config of a training checkpoint to ``out``."""
     try:
         out = export_generator(cfg.ckpt, cfg.out)
-    except CheckpointError as err:
+    except (CheckpointError, WriteError) as err:
         print(f"inpaintgan.export: error: {err}", file=sys.stderr)
         sys.exit(2)
     size_mb = out.stat().st_size / 2**20

@@ -1,30 +1,77 @@
-"""Checkpoint writing that a killed run cannot leave half-written."""
+"""File writing that a killed run or a full disk cannot leave half-written."""
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+LOW_SPACE_BYTES = 64 * 2**20
+"""Below this much free space, a write that failed without an OS error is put down to a
+full disk (torch.save reports ENOSPC as a bare ``RuntimeError``)."""
+
+
+class WriteError(Exception):
+    """A file could not be written (no space, read-only, permission); one line naming the
+    path and the cause. Nothing partial is left behind and the previous file is intact."""
+
+    def __init__(self, path: str | os.PathLike, cause: str) -> None:
+        self.path, self.cause = Path(path), cause
+        super().__init__(f"cannot write {path}: {cause}")
+
+
+def write_failure_cause(err: BaseException, folder: Path) -> str:
+    """The cause of a failed write in words: the OS error, or a full disk when the error
+    hides it (torch's ``RuntimeError ... unexpected pos``), else the error's first line."""
+    if isinstance(err, OSError) and err.errno is not None:
+        name = errno.errorcode.get(err.errno, str(err.errno))
+        return f"{os.strerror(err.errno)} ({name})"
+    try:
+        if shutil.disk_usage(folder).free < LOW_SPACE_BYTES:
+            return f"{os.strerror(errno.ENOSPC)} (ENOSPC)"
+    except OSError:
+        pass
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to ``.<name>.tmp`` beside ``path``, fsync, then rename over ``path``.
+
+    A rename within one file system is atomic, so ``path`` is always either its previous
+    complete content or the new one. On failure the temporary file is removed and a
+    one-line :class:`WriteError` names ``path`` and the cause.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        cause = write_failure_cause(err, path.parent if path.parent.exists() else Path("."))
+        raise WriteError(path, cause) from err
+    finally:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Save to ``<name>.tmp`` in the same folder, fsync, then rename over the target.
-
-    A rename within one file system is atomic, so `last.ckpt` is always either the previous
-    complete checkpoint or the new complete one, never a truncated file.
-    """
+    """Save checkpoints with :func:`atomic_torch_save`: `last.ckpt` is always either the
+    previous complete checkpoint or the new complete one, never a truncated file, and a
+    failed save (disk full, read-only) is one :class:`WriteError` line."""
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
     ) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as handle:
-            torch.save(checkpoint, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        atomic_torch_save(checkpoint, path)

@@ -11,13 +11,17 @@ cropped back. Images whose longer side exceeds ``max_side`` are inpainted downsc
 and only the fill is upscaled back, so memory stays bounded while known pixels keep their
 full resolution. Output: the composited image at the input size, as ``output/name.png``.
 
-A bad file (unreadable image or mask, mask size not the image's, empty mask) is reported
-in one line naming it; the other images are still processed and the exit code is 1.
-User mistakes (no such input, not a checkpoint) exit with code 2.
+A bad file (unreadable image or mask, mask size not the image's, empty mask) or one that
+cannot be processed (out of memory, a failed write) is reported in one line naming it; the
+other images are still processed and the exit code is 1. User mistakes (no such input, not
+a checkpoint, an output that is or holds an input, an existing output file without
+``overwrite=true``) exit with code 2 before anything is written.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +108,66 @@ def collect_jobs(input: str | Path, output: str | Path, mask_file: str | Path | 
     return [Job(p, _mask_beside(p), output / n) for p, n in zip(images, names, strict=True)]
 
 
+def _same(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file or folder (existing or not)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_outputs(jobs: list[Job], input: str | Path, output: str | Path, overwrite: bool) -> None:
+    """Refuse (UsageError, one line) outputs that would replace or mix with a user's files.
+
+    An output may never be an input image or mask; an output *folder* may not be, or hold,
+    an input (``output=`` the input folder, or the folder of a single input image). An
+    existing output file is replaced only with ``overwrite=true``.
+    """
+    source, target = Path(input), Path(output)
+    inputs = [p for job in jobs for p in (job.image, job.mask) if p is not None]
+    is_file_target = source.is_file() and target.suffix.lower() in IMAGE_EXTENSIONS
+    if not is_file_target:
+        for original in inputs:
+            if _same(original.parent, target):
+                raise UsageError(
+                    f"output folder {target} holds the input {original}: the results could "
+                    "replace your files; give another output folder"
+                )
+    for job in jobs:
+        for original in inputs:
+            if _same(job.output, original):
+                raise UsageError(
+                    f"output {job.output} is the input file {original}: it would be "
+                    "replaced; give another output"
+                )
+    existing = [job.output for job in jobs if job.output.exists()]
+    if existing and not overwrite:
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise UsageError(
+            f"output {existing[0]}{more} already exist(s); pass overwrite=true to replace, "
+            "or give another output"
+        )
+
+
+def _is_out_of_memory(err: BaseException) -> bool:
+    """CUDA/CPU allocation failures (torch raises them as RuntimeError subclasses)."""
+    if isinstance(err, MemoryError | torch.OutOfMemoryError):
+        return True
+    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
+def failure_reason(err: BaseException) -> str:
+    """A one-line cause of a failed image: out of memory, an OS error, or the first line."""
+    if _is_out_of_memory(err):
+        return "out of memory (try a smaller max_side, or device=cpu)"
+    if isinstance(err, OSError) and err.errno is not None:
+        return f"{os.strerror(err.errno)} (errno {errno.errorcode.get(err.errno, err.errno)})"
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def _to_tensor(array: np.ndarray) -> Tensor:
     """``[H, W]`` or ``[H, W, 3]`` uint8/float array → ``[1, C, H, W]`` float in [0, 1]."""
     tensor = torch.from_numpy(np.array(array))  # a writable copy
@@ -153,10 +217,16 @@ def inpaint_any_size(
 
 
 def save_png(image: Tensor, path: Path) -> None:
-    """Write ``[1,3,H,W]`` in [0, 1] as an 8-bit PNG."""
+    """Write ``[1,3,H,W]`` in [0, 1] as an 8-bit PNG (a temporary file, then a rename: a
+    failed write leaves neither a partial PNG nor a temporary file behind)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     array = (image[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    Image.fromarray(array).save(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        Image.fromarray(array).save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def predict(cfg: DictConfig) -> tuple[int, int]:
@@ -164,6 +234,7 @@ def predict(cfg: DictConfig) -> tuple[int, int]:
     if not cfg.get("input") or not cfg.get("output"):
         raise UsageError("give input=IMAGE_OR_FOLDER and output=FOLDER (or output=FILE.png)")
     jobs = collect_jobs(cfg.input, cfg.output, cfg.get("mask_file"))
+    check_outputs(jobs, cfg.input, cfg.output, bool(cfg.get("overwrite", False)))
     inpainter = load_inpainter(cfg.get("ckpt"), cfg.get("model"), cfg.get("device", "auto"))
     mask_generator = instantiate(cfg.mask) if cfg.get("mask") is not None else None
     done, failed = 0, 0
@@ -174,8 +245,17 @@ def predict(cfg: DictConfig) -> tuple[int, int]:
             print(f"inpaintgan.predict: skipped: {err}", file=sys.stderr)
             failed += 1
             continue
-        result = inpaint_any_size(inpainter, image, mask, cfg.get("max_side"))
-        save_png(result, job.output)
+        try:
+            result = inpaint_any_size(inpainter, image, mask, cfg.get("max_side"))
+            save_png(result, job.output)
+        except (RuntimeError, MemoryError, OSError, ValueError) as err:
+            print(
+                f"inpaintgan.predict: failed: {job.image}: {failure_reason(err)}", file=sys.stderr
+            )
+            failed += 1
+            if inpainter.device.type == "cuda":
+                torch.cuda.empty_cache()
+            continue
         done += 1
         print(f"{job.image} -> {job.output}")
     return done, failed
@@ -188,6 +268,13 @@ def main(cfg: DictConfig) -> None:
         done, failed = predict(cfg)
     except (UsageError, CheckpointError) as err:
         print(f"inpaintgan.predict: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:  # the output folder cannot be created (read-only, permission)
+        where = err.filename or cfg.get("output")
+        print(
+            f"inpaintgan.predict: error: cannot write {where}: {failure_reason(err)}",
+            file=sys.stderr,
+        )
         sys.exit(2)
     print(f"inpainted {done} image(s)" + (f", {failed} failed" if failed else ""))
     if failed:

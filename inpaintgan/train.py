@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from inpaintgan.checkpoints import CHECKPOINT_KEY, CheckpointError, read_checkpoint
 from inpaintgan.config import CONFIG_DIR
 from inpaintgan.data.images import DataError, ImageLoadError
-from inpaintgan.io import AtomicCheckpointIO
+from inpaintgan.io import AtomicCheckpointIO, WriteError
 from inpaintgan.loggers import finish_wandb_run
 from inpaintgan.module import InpaintingModule, NonFiniteLossError
 
@@ -105,10 +106,126 @@ def build_trainer(cfg: DictConfig, loggers: list[Any], steps_per_batch: int) -> 
     )
 
 
-def read_resume_metadata(ckpt_path: str | None) -> dict[str, Any]:
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _unet_sizes(generator: Any, size: int) -> str | None:
+    """Why ``data.size`` does not fit a U-Net generator config, with sizes that do, or None."""
+    from inpaintgan.models.unet import resolve_depth
+
+    shift = generator.get("shift_level")
+    depth = generator.get("depth")
+    max_depth = int(generator.get("max_depth", 8))
+    needed = max(2, (int(shift) + 1) if shift is not None else 2)
+    try:
+        resolved = resolve_depth(size, depth, max_depth)
+    except ValueError:
+        resolved = 0
+    fits = resolved >= needed and size % 2**resolved == 0
+    if fits:
+        return None
+    multiple = 2 ** (int(depth) if depth is not None else needed)
+    examples = ", ".join(str(multiple * k) for k in (1, 2, 4, 8) if multiple * k >= 32)
+    why = (
+        f"model.generator.shift_level={shift} needs {needed} levels"
+        if shift is not None
+        else f"the generator needs {max(needed, int(depth or 0))} levels"
+    )
+    return (
+        f"data.size={size} does not fit the generator ({why}): data.size must be a "
+        f"multiple of {multiple}, e.g. {examples}"
+    )
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Refuse bad values before anything heavy is built (one-line UserError each).
+
+    Loss weights finite and >= 0; data sizes and batch sizes positive integers; ``data.size``
+    compatible with the U-Net's depth and shift level (the message names sizes that work).
+    """
+    for key, value in (cfg.get("loss") or {}).items():
+        if not str(key).endswith("_weight") or value is None:
+            continue
+        number = _number(value)
+        if number is None or not math.isfinite(number) or number < 0:
+            raise UserError(f"loss.{key}={value}: a loss weight must be a finite number >= 0")
+    data = cfg.get("data") or {}
+    for key in ("size", "batch_size", "eval_batch_size", "load_size"):
+        value = data.get(key)
+        if value is None:
+            continue
+        number = _number(value)
+        if number is None or number != int(number) or number <= 0:
+            raise UserError(f"data.{key}={value}: must be a positive whole number")
+    if cfg.get("max_batches") is not None and int(cfg.max_batches) <= 0:
+        raise UserError(f"max_batches={cfg.max_batches}: must be a positive whole number")
+    generator = (cfg.get("model") or {}).get("generator")
+    size = data.get("size")
+    if generator is not None and size is not None:
+        if str(generator.get("_target_", "")).endswith("UNetGenerator"):
+            problem = _unet_sizes(generator, int(size))
+            if problem:
+                raise UserError(problem)
+
+
+def _model_signature(config: dict[str, Any]) -> dict[str, Any]:
+    """What must match to resume: the variant, its generator/discriminator config, data.size."""
+    model = config.get("model") or {}
+    return {
+        "model.name": model.get("name"),
+        "data.size": (config.get("data") or {}).get("size"),
+        **{f"model.generator.{k}": v for k, v in (model.get("generator") or {}).items()},
+        **{f"model.discriminator.{k}": v for k, v in (model.get("discriminator") or {}).items()},
+    }
+
+
+def check_resume(ckpt_path: str, cfg: DictConfig) -> dict[str, Any]:
+    """Read ``ckpt_path`` safely and check it can resume ``cfg``, before anything is built.
+
+    An exported generator file is refused (it holds no training state); a checkpoint of
+    another variant, width or size is refused with a line naming the first mismatches.
+    Returns its inpaintgan block.
+    """
+    checkpoint = read_checkpoint(ckpt_path)
+    if "state_dict" not in checkpoint or "pytorch-lightning_version" not in checkpoint:
+        what = "an exported generator" if "generator" in checkpoint else "not a training checkpoint"
+        raise UserError(
+            f"ckpt_path={ckpt_path} is {what} (weights only, no optimiser or loop state): "
+            "resume needs a training checkpoint such as checkpoints/last.ckpt; use this "
+            "file with inpaintgan.predict or inpaintgan.evaluate ckpt=..."
+        )
+    meta = checkpoint[CHECKPOINT_KEY]
+    stored = _model_signature(meta.get("config") or {})
+    wanted = _model_signature(OmegaConf.to_container(cfg, resolve=True))
+    # Keys only one side has (options added since the checkpoint was written) are not compared.
+    differ = [k for k in wanted if k in stored and stored[k] != wanted[k]]
+    if differ:
+
+        def short(value: Any) -> str:
+            text = repr(value)
+            return text if len(text) <= 40 else text[:37] + "..."
+
+        shown = "; ".join(
+            f"{k}: checkpoint {short(stored[k])}, config {short(wanted[k])}" for k in differ[:3]
+        )
+        more = f" (+{len(differ) - 3} more)" if len(differ) > 3 else ""
+        raise UserError(
+            f"ckpt_path={ckpt_path} was trained with another model: {shown}{more}; resume "
+            "with the run's own overrides (its .hydra/overrides.yaml)"
+        )
+    return meta
+
+
+def read_resume_metadata(ckpt_path: str | None, cfg: DictConfig | None = None) -> dict[str, Any]:
     """The inpaintgan block of the checkpoint to resume from (validated before building)."""
     if not ckpt_path:
         return {}
+    if cfg is not None:
+        return check_resume(ckpt_path, cfg)
     return read_checkpoint(ckpt_path)[CHECKPOINT_KEY]
 
 
@@ -132,10 +249,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and optionally test) one run; returns the final logged metrics as floats."""
     # The frozen VGG16 of the style loss is meant to stay in eval mode.
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+    check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("matmul_precision"):
         torch.set_float32_matmul_precision(cfg.matmul_precision)
-    resume = read_resume_metadata(cfg.get("ckpt_path"))
+    resume = read_resume_metadata(cfg.get("ckpt_path"), cfg)
 
     run_config = OmegaConf.to_container(cfg, resolve=True)
     run_config["git_commit"] = git_commit()
@@ -154,7 +272,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     launcher_env = {key: os.environ.get(key) for key in DDP_LAUNCHER_ENV}
     failed = True
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        # weights_only=True: the resumed checkpoint is opened as safely as every other one.
+        trainer.fit(
+            module,
+            datamodule=datamodule,
+            ckpt_path=cfg.get("ckpt_path"),
+            weights_only=True if cfg.get("ckpt_path") else None,
+        )
         if cfg.get("run_test"):
             trainer.test(module, datamodule=datamodule, ckpt_path="best")
         failed = False
@@ -196,6 +320,7 @@ USER_ERRORS = (
     DataError,
     ImageLoadError,
     FileNotFoundError,
+    WriteError,
 )
 
 
@@ -209,6 +334,16 @@ def find_user_error(err: BaseException) -> BaseException | None:
     return None
 
 
+def log_to_files(message: str) -> None:
+    """Write ``message`` as an ERROR record to the file handlers only (the run's train.log):
+    the console gets the one ``error:`` line, not a second copy."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+            handler.flush()
+
+
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     """Console entry point (`python -m inpaintgan.train`); user mistakes exit 2 in one line."""
@@ -219,6 +354,7 @@ def main(cfg: DictConfig) -> float | None:
         if cause is None:
             raise
         message = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)
+        log_to_files(f"error: {message}")  # the reason in the run's train.log too
         print(f"inpaintgan.train: error: {message}", file=sys.stderr)
         sys.exit(2)
 

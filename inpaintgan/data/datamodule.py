@@ -35,13 +35,20 @@ def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
 
 
 def collate(samples: list[dict]) -> dict:
-    """Stack images and masks, list names; side information goes under ``REPORT_KEY``."""
+    """Stack images and masks, list names; side information goes under ``REPORT_KEY``.
+
+    Samples of broken files (``"image": None``, evaluation) are left out of the batch and
+    listed under ``REPORT_KEY["broken"]``; a batch of only broken files has no names and
+    empty tensors.
+    """
+    kept = [s for s in samples if s["image"] is not None]
     return {
-        "image": _stack([s["image"] for s in samples]),
-        "mask": _stack([s["mask"] for s in samples]),
-        "name": [s["name"] for s in samples],
+        "image": _stack([s["image"] for s in kept]) if kept else torch.empty(0, 3, 0, 0),
+        "mask": _stack([s["mask"] for s in kept]) if kept else torch.empty(0, 1, 0, 0),
+        "name": [s["name"] for s in kept],
         REPORT_KEY: {
             "skipped": [reason for s in samples for reason in s.get("skipped", ())],
+            "broken": [s["broken"] for s in samples if s.get("broken")],
             "upscaled": sum(bool(s.get("upscaled")) for s in samples),
         },
     }
@@ -53,6 +60,7 @@ class PassReport:
     the number of images upscaled to the crop."""
 
     skipped: list[str] = field(default_factory=list)
+    broken: list[str] = field(default_factory=list)
     upscaled: int = 0
 
 
@@ -112,6 +120,7 @@ class ReportingDataLoader(DataLoader):
             if reason not in self._warned:
                 self._warned.add(reason)
                 log.warning("%s: skipped %s", self.label, reason)
+        report.broken.extend(b for b in info.get("broken", ()) if b not in report.broken)
         report.upscaled += info["upscaled"]
 
 

@@ -394,9 +394,12 @@ class InpaintingDataset(Dataset):
     sample is the same whatever worker or DDP rank draws it: validation/test samples and
     masks never change; training ones change with the epoch (:meth:`set_epoch`).
 
-    A file that cannot be read is replaced by the next one; the sample then carries the
-    one-line reason under ``"skipped"`` (and ``"upscaled"`` marks images smaller than the
-    crop) for the data loader to report.
+    For training, a file that cannot be read is replaced by the next one; the sample then
+    carries the one-line reason under ``"skipped"`` (and ``"upscaled"`` marks images smaller
+    than the crop) for the data loader to report. With ``substitute=False`` (evaluation) a
+    broken file is never replaced: its sample has ``"image": None`` and ``"broken"`` = its
+    name, and :func:`~inpaintgan.data.datamodule.collate` drops it, so every readable file
+    is scored exactly once and no stand-in is.
     """
 
     MAX_TRIES = 16
@@ -420,6 +423,7 @@ class InpaintingDataset(Dataset):
         self.load_size = max(int(load_size or size), self.size) if train else self.size
         # Shared memory, so persistent worker processes see epoch changes too.
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+        self.substitute = True
 
     def __len__(self) -> int:
         return len(self._paths)
@@ -461,18 +465,30 @@ class InpaintingDataset(Dataset):
         rng = self.rng(index)
         skipped: list[str] = []
         offset = 0
-        for _ in range(self.MAX_TRIES):
+        tries = min(self.MAX_TRIES, len(self)) if self.substitute else 1
+        mask_failures = 0
+        while offset < tries and mask_failures < self.MAX_TRIES:
             j = (index + offset) % len(self)
             try:
                 image, upscaled = self._image(self.path(j), rng)
             except ImageLoadError as err:
                 skipped.append(str(err))
                 offset += 1
+                if not self.substitute:
+                    return {
+                        "image": None,
+                        "mask": None,
+                        "name": sample_name(self.path(j), self._name_depth, j),
+                        "broken": str(self.path(j)),
+                        "skipped": skipped,
+                        "upscaled": False,
+                    }
                 continue
             try:
                 mask = self.mask(self.size, self.size, rng)
             except ImageLoadError as err:  # a broken mask file: draw another one
                 skipped.append(str(err))
+                mask_failures += 1
                 continue
             return {
                 "image": image,
@@ -481,7 +497,14 @@ class InpaintingDataset(Dataset):
                 "skipped": skipped,
                 "upscaled": upscaled,
             }
-        raise DataError(
-            f"{self.MAX_TRIES} unreadable files in a row from {self.path(index)} on "
-            f"(last: {skipped[-1]}); check data.root"
+        if mask_failures >= self.MAX_TRIES:
+            raise DataError(
+                f"{mask_failures} mask files in a row could not be read (last: {skipped[-1]}); "
+                "check the mask folder (mask.root)"
+            )
+        what = (
+            f"all {len(self)} image files are unreadable"
+            if tries == len(self)
+            else f"{tries} unreadable files in a row from {self.path(index)} on"
         )
+        raise DataError(f"{what} (last: {skipped[-1]}); check data.root")
