@@ -3,7 +3,7 @@
 # protocol of issue 17: the 113 scene photos split by photo into 80 train / 10 val / 23 test
 # (conf/experiment/scenes_small.yaml). Settings were chosen on val (docs/results.md, "How the
 # settings were chosen"); this script scores each final setting once, on test.
-#   - trains ce, shiftnet and paper (3 seeds each, one after the other),
+#   - trains ce, shiftnet, paper and paper_resize (3 seeds each, one after the other),
 #   - evaluates each end-of-training state and mean_fill / Telea / Navier-Stokes on the test
 #     photos with the 64x64 center hole,
 #   - writes docs/results/ (per run: metrics.json, per_image.csv, train_metrics.csv,
@@ -28,7 +28,7 @@ WORK=${WORK:-outputs/results_scenes_small}
 DOCS=${DOCS:-docs/results}
 FIGURE=${FIGURE:-docs/images/results_samples.png}
 SEEDS=${SEEDS:-1 2 3}
-MODELS=${MODELS:-ce shiftnet paper}
+MODELS=${MODELS:-ce shiftnet paper paper_resize}
 read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"
 export PYTHONUNBUFFERED=1 WANDB_MODE=offline WANDB_SILENT=true
 if [[ -n ${THREADS:-} ]]; then export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS; fi
@@ -68,8 +68,10 @@ evaluate() {  # evaluate RUN LABEL [ckpt=... | model=...]
 
 # What each variant trains with: the experiment's defaults (mixed masks) except CE, which
 # predicts only the center patch and trains on its own center protocol.
+# paper_resize: the paper model with resize-convolution upsampling (the plaid's cure).
 declare -A MODEL_ARGS=([paper]="model=paper" [shiftnet]="model=shiftnet"
-                       [ce]="model=ce mask=center")
+                       [ce]="model=ce mask=center"
+                       [paper_resize]="model=paper model.generator.upsample=resize")
 
 # 1. Train every variant and seed, then score the end-of-training state (no selection).
 trained=()
@@ -87,6 +89,7 @@ done
 # 2. The classical baselines on the same photos and holes.
 classical=(mean_fill telea ns)
 for name in "${classical[@]}"; do
+  if [[ ${SKIP_DONE:-0} == 1 && -f $WORK/eval/$name/metrics.json ]]; then continue; fi
   evaluate "$name" "$name" "model=$name"
 done
 
@@ -190,7 +193,7 @@ free = [i for i in range(len(dataset))
         if licences.get(dataset.path(i).name, "").startswith(REDISTRIBUTABLE)]
 rows = (free or list(range(len(dataset))))[::3][:4]
 
-titles = {"ce": "CE", "shiftnet": "Shift-Net", "paper": "ours"}
+titles = {"ce": "CE", "shiftnet": "Shift-Net", "paper": "ours", "paper_resize": "ours, resize"}
 columns = [("masked", None)] + [(t, f"{m}_s{seed}") for m, t in titles.items() if m in models]
 columns += [("mean fill", "mean_fill"), ("Telea", "telea"), ("ground truth", None)]
 size, pad, header = 128, 2, 16
@@ -222,7 +225,8 @@ EOF
 pairs=()
 available=" $MODELS ${classical[*]} "
 for pair in paper:shiftnet paper:ce shiftnet:ce paper:mean_fill paper:telea \
-            shiftnet:mean_fill shiftnet:telea ce:mean_fill; do
+            shiftnet:mean_fill shiftnet:telea ce:mean_fill paper_resize:paper \
+            paper_resize:shiftnet paper_resize:telea; do
   a=${pair%%:*} b=${pair#*:}
   [[ $available == *" $a "* && $available == *" $b "* ]] && pairs+=("[$a,$b]")
 done
