@@ -5,11 +5,15 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.experimental.callback import Callback
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from omegaconf import DictConfig
 
 LOW_SPACE_BYTES = 64 * 2**20
 """Below this much free space, a write that failed without an OS error is put down to a
@@ -75,3 +79,41 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
     ) -> None:
         atomic_torch_save(checkpoint, path)
+
+
+def check_writable_folder(path: str | os.PathLike) -> None:
+    """Create ``path`` (and parents) and write + remove a probe file in it, or raise a
+    one-line :class:`WriteError` (read-only mount, permission, a file in the way, full disk)."""
+    folder = Path(path)
+    probe = folder / f".inpaintgan-write-probe-{uuid.uuid4().hex[:8]}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+    except OSError as err:
+        raise WriteError(folder, write_failure_cause(err, Path("."))) from err
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+class OutputFolderCheck(Callback):
+    """Hydra callback (``hydra.callbacks``): before a run or sweep starts, make sure its folder
+    can be written; if not, one line naming it and the cause, and exit code 1 (instead of
+    Hydra's traceback from its own ``mkdir``)."""
+
+    def _check(self, folder: Any) -> None:
+        try:
+            check_writable_folder(str(folder))
+        except WriteError as err:
+            print(f"inpaintgan: error: run folder: {err}", file=sys.stderr)
+            sys.exit(1)
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Single run: ``hydra.run.dir`` (evaluate: its ``out``)."""
+        self._check(config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Multirun: ``hydra.sweep.dir``."""
+        self._check(config.hydra.sweep.dir)

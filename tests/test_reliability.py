@@ -431,3 +431,39 @@ def test_predict_goes_on_past_out_of_memory_and_names_the_image(
     err = capsys.readouterr().err
     assert "huge.png" in err and "out of memory" in err
     assert sorted(p.name for p in out.iterdir()) == ["small.png"]
+
+
+def test_predict_write_failure_names_the_file_and_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    _photo(src / "a.png")
+
+    def full_disk(self: Image.Image, fp: Any, *args: Any, **kwargs: Any) -> None:
+        Path(fp).write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", full_disk)
+    done, failed = predict(
+        _predict_cfg([f"input={src}", f"output={out}", "model=telea", "mask=center"])
+    )
+    assert (done, failed) == (0, 1)
+    err = capsys.readouterr().err
+    assert "a.png" in err and "No space left on device" in err
+    assert list(out.iterdir()) == []
+
+
+def test_an_unwritable_run_folder_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("in the way")
+    result = run_cli("inpaintgan.evaluate", "model=mean_fill", f"out={blocker}/eval")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0
+    assert f"{blocker}/eval" in result.stderr and "Not a directory" in result.stderr
+    sweep = OmegaConf.create({"hydra": {"sweep": {"dir": str(blocker / "sweep")}}})
+    with pytest.raises(SystemExit) as info:
+        io_module.OutputFolderCheck().on_multirun_start(sweep)
+    assert info.value.code == 1
+    io_module.check_writable_folder(tmp_path / "fine" / "run")  # a writable one passes
+    assert list((tmp_path / "fine" / "run").iterdir()) == []  # and keeps no probe file
