@@ -128,13 +128,20 @@ def _unet_sizes(generator: Any, size: int) -> str | None:
     fits = resolved >= needed and size % 2**resolved == 0
     if fits:
         return None
+    if depth is not None and int(depth) < needed:
+        return (
+            f"model.generator.depth={depth} is too shallow for "
+            f"model.generator.shift_level={shift} (needs depth >= {needed})"
+        )
     multiple = 2 ** (int(depth) if depth is not None else needed)
-    examples = ", ".join(str(multiple * k) for k in (1, 2, 4, 8) if multiple * k >= 32)
-    why = (
-        f"model.generator.shift_level={shift} needs {needed} levels"
-        if shift is not None
-        else f"the generator needs {max(needed, int(depth or 0))} levels"
-    )
+    sizes = [multiple * 2**i for i in range(10) if multiple * 2**i >= 32][:3]
+    examples = ", ".join(str(n) for n in sizes)
+    if depth is not None:
+        why = f"model.generator.depth={depth} halves it {depth} times"
+    elif shift is not None:
+        why = f"model.generator.shift_level={shift} needs {needed} levels"
+    else:
+        why = f"the generator needs {needed} levels"
     return (
         f"data.size={size} does not fit the generator ({why}): data.size must be a "
         f"multiple of {multiple}, e.g. {examples}"
