@@ -397,3 +397,17 @@ def test_resize_upsampling_has_no_checkerboard():
     gen = UNetGenerator(image_size=64, base_channels=4, max_channels=16, upsample="resize")
     with torch.no_grad():
         assert gen(images(1, 64), center_mask(1, 64)).image.shape == (1, 3, 64, 64)
+
+
+class _NotTensors:
+    """A pickled object that weights_only=True refuses to load."""
+
+
+def test_vgg_weights_file_that_is_not_safe_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "vgg16-397923af.pth"
+    torch.save({"features.0.weight": _NotTensors()}, path)
+    with pytest.raises(ValueError) as info:
+        VGG16Features(layers=["relu1_1"], weights="imagenet", weights_path=str(path))
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and "loads safely" in message
+    assert "weights_only=False" not in message and "weights_only` to `False" not in message

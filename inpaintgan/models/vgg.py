@@ -116,7 +116,16 @@ class VGG16Features(nn.Module):
             return None
         path = Path(weights_path).expanduser() if weights_path else imagenet_weights_file()
         if path.is_file():
-            return torch.load(path, map_location="cpu", weights_only=True)
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as err:  # not a plain tensor file: never retried unsafely
+                reason = (
+                    str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                )
+                raise ValueError(
+                    f"{path}: not a VGG16 weights file that loads safely (weights_only=True): "
+                    f"{reason[:160]}; use torchvision's {VGG16_Weights.IMAGENET1K_V1.url}"
+                ) from None
         hint = (
             f"VGG16 ImageNet weights not found: place {path.name} "
             f"(from {VGG16_Weights.IMAGENET1K_V1.url}) at {path}"
