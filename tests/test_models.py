@@ -409,5 +409,5 @@ def test_vgg_weights_file_that_is_not_safe_is_refused_in_one_line(tmp_path):
     with pytest.raises(ValueError) as info:
         VGG16Features(layers=["relu1_1"], weights="imagenet", weights_path=str(path))
     message = str(info.value)
-    assert "\n" not in message and str(path) in message and "loads safely" in message
+    assert "\n" not in message and str(path) in message and "never loaded" in message
     assert "weights_only=False" not in message and "weights_only` to `False" not in message

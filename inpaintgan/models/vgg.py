@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+import pickle
 from pathlib import Path
 from typing import Literal
 
@@ -118,13 +119,15 @@ class VGG16Features(nn.Module):
         if path.is_file():
             try:
                 return torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as err:  # not a plain tensor file: never retried unsafely
-                reason = (
-                    str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                )
+            except pickle.UnpicklingError:  # objects other than tensors: never loaded unsafely
                 raise ValueError(
-                    f"{path}: not a VGG16 weights file that loads safely (weights_only=True): "
-                    f"{reason[:160]}; use torchvision's {VGG16_Weights.IMAGENET1K_V1.url}"
+                    f"{path}: not a VGG16 weights file (it holds objects other than tensors, "
+                    f"which are never loaded); use torchvision's {VGG16_Weights.IMAGENET1K_V1.url}"
+                ) from None
+            except (RuntimeError, OSError, EOFError) as err:
+                raise ValueError(
+                    f"{path}: not a readable VGG16 weights file ({type(err).__name__}); use "
+                    f"torchvision's {VGG16_Weights.IMAGENET1K_V1.url}"
                 ) from None
         hint = (
             f"VGG16 ImageNet weights not found: place {path.name} "
