@@ -19,8 +19,8 @@ checkpoint. Inputs are images in ``[0, 1]``; ImageNet normalisation happens insi
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
