@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import pytorch_lightning as pl
 import torch
@@ -24,13 +25,47 @@ class NonFiniteLossError(RuntimeError):
     """Raised after too many consecutive batches with a non-finite loss or gradient."""
 
 
+def channels_last_for(setting: bool | str, device: torch.device) -> bool:
+    """The ``channels_last`` rule: ``auto`` means on CUDA (tensor cores want NHWC; on the CPU
+    oneDNN is faster with NCHW here); ``true`` / ``false`` as given."""
+    if setting not in (True, False, "auto"):
+        raise ValueError(f"channels_last must be true, false or auto, got {setting!r}")
+    if setting == "auto":
+        return device.type == "cuda"
+    return bool(setting)
+
+
+class Generated(NamedTuple):
+    """The generator's pass over a batch: its output and the composite (what D judges)."""
+
+    output: GeneratorOutput
+    composite: Tensor
+
+
+@contextlib.contextmanager
+def frozen(network: nn.Module | None) -> Iterator[None]:
+    """``requires_grad=False`` on ``network``'s trainable parameters inside the block (the other
+    network's step: as Lightning's ``toggle_optimizer``, without needing a Trainer)."""
+    params = [p for p in network.parameters() if p.requires_grad] if network is not None else []
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
 class InpaintingModule(pl.LightningModule):
     """Trains any variant (paper / shiftnet / ce) with manual GAN optimisation.
 
-    Per batch: the discriminator learns real vs the detached composite, then the generator
-    minimises the weighted loss terms of its variant (``loss.generator_terms``). A batch whose
-    loss or gradient is not finite is skipped (weights untouched) and counted; after
-    ``max_bad_steps`` such batches in a row training stops with :class:`NonFiniteLossError`.
+    Per batch: the discriminator learns real vs the detached composite
+    (:meth:`discriminator_loss`), then the generator minimises the weighted loss terms of its
+    variant (:meth:`generator_loss`, through ``loss.generator_terms``). The loss methods need
+    no Trainer; :meth:`training_step` steps the optimisers with them through
+    :meth:`guarded_step`: a batch whose loss or gradient is not finite is skipped (weights
+    untouched) and counted; after ``max_bad_steps`` such batches in a row training stops with
+    :class:`NonFiniteLossError`.
     """
 
     def __init__(
@@ -62,8 +97,7 @@ class InpaintingModule(pl.LightningModule):
         self.grad_clip = grad_clip
         self.max_bad_steps = max_bad_steps
         self.config = config or {}
-        if channels_last not in (True, False, "auto"):
-            raise ValueError(f"channels_last must be true, false or auto, got {channels_last!r}")
+        channels_last_for(channels_last, torch.device("cpu"))  # refuses a bad value now
         self.channels_last = channels_last
         self.compile_networks_on_setup = compile
         self.val_metrics = InpaintingMetrics(hole=True)  # psnr, ssim, hole_psnr, hole_l1
@@ -73,11 +107,8 @@ class InpaintingModule(pl.LightningModule):
 
     # ---------------------------------------------------------------------- speed
     def use_channels_last(self, device: torch.device) -> bool:
-        """Whether to train in channels_last: ``auto`` means on CUDA (tensor cores want NHWC;
-        on the CPU oneDNN is faster with NCHW here)."""
-        if self.channels_last == "auto":
-            return device.type == "cuda"
-        return bool(self.channels_last)
+        """Whether to train in channels_last on ``device`` (:func:`channels_last_for`)."""
+        return channels_last_for(self.channels_last, device)
 
     def apply_memory_format(self, device: torch.device) -> None:
         """Put every parameter in channels_last if configured (convolutions then produce
@@ -143,25 +174,50 @@ class InpaintingModule(pl.LightningModule):
             image = self.discriminator_input(image, mask)
         return self.discriminator(image)
 
-    def discriminator_terms(
-        self, image: Tensor, fake: Tensor, mask: Tensor
-    ) -> tuple[dict[str, Tensor], Tensor, Tensor]:
-        """The discriminator's loss terms for real ``image`` vs ``fake`` (the detached
-        composite), both seen through the same ``mask``, with the real and fake logits."""
-        real_logits = self.discriminate(image, mask)
-        fake_logits = self.discriminate(fake, mask)
-        return self.loss.discriminator_terms(real_logits, fake_logits), real_logits, fake_logits
+    def generate(self, batch: dict[str, Any]) -> Generated:
+        """The generator's output for the batch and its composite with the known pixels."""
+        image, mask = batch["image"], batch["mask"]
+        gen = self.generator(image, mask)
+        return Generated(gen, composite(gen.image, image, mask))
 
-    def generator_terms(
-        self, image: Tensor, mask: Tensor, gen: GeneratorOutput, comp: Tensor
-    ) -> dict[str, Tensor]:
-        """The variant's generator loss terms (eq. 9): D judges the composite, the guidance
-        target comes from an encoder-only pass over the ground truth."""
+    def discriminator_loss(
+        self, batch: dict[str, Any], generated: Generated | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """D's loss, real ``batch["image"]`` vs the detached composite, both seen through the
+        same mask, and its logged values: ``d_real``, ``d_fake``, ``d_total`` (the loss's
+        terms) and ``D_real`` / ``D_fake`` (the mean logits).
+
+        ``generated`` is this batch's :meth:`generate` (computed here, without gradient, when
+        not given).
+        """
+        image, mask = batch["image"], batch["mask"]
+        if generated is None:
+            with torch.no_grad():
+                generated = self.generate(batch)
+        real_logits = self.discriminate(image, mask)
+        fake_logits = self.discriminate(generated.composite.detach(), mask)
+        terms = self.loss.discriminator_terms(real_logits, fake_logits)
+        logs = {f"d_{k}": v.detach() for k, v in terms.items()}
+        logs["D_real"] = real_logits.detach().float().mean()
+        logs["D_fake"] = fake_logits.detach().float().mean()
+        return terms["total"], logs
+
+    def generator_loss(
+        self, batch: dict[str, Any], generated: Generated | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """G's loss (eq. 9, the variant's weighted terms) and its logged values ``g_<term>``
+        (``g_total`` is the loss). D judges the composite; the guidance target comes from an
+        encoder-only pass over the ground truth. ``generated``: this batch's :meth:`generate`
+        (computed here when not given).
+        """
+        image, mask = batch["image"], batch["mask"]
+        generated = generated if generated is not None else self.generate(batch)
+        gen, comp = generated
         target = (
             self.generator.guidance_target(image, mask) if self.loss.guidance_weight > 0 else None
         )
         fake_logits = self.discriminate(comp, mask) if self.uses_discriminator else None
-        return self.loss.generator_terms(
+        terms = self.loss.generator_terms(
             output=gen.image,
             target=image,
             mask=mask,
@@ -169,62 +225,102 @@ class InpaintingModule(pl.LightningModule):
             gen=gen,
             guidance_target=target,
         )
+        return terms["total"], {f"g_{k}": v.detach() for k, v in terms.items()}
+
+    def gan_step(
+        self,
+        batch: dict[str, Any],
+        opt_g: Any,
+        opt_d: Any | None = None,
+        scaler: torch.amp.GradScaler | None = None,
+        phase: Callable[[str], None] | None = None,
+    ) -> dict[str, Tensor]:
+        """One batch's optimisation, with or without a Trainer: G forward; D step on real vs
+        the detached composite (when the variant has a D); then G step. Each step freezes
+        the other network (as Lightning's ``toggle_optimizer``) and goes through
+        :meth:`guarded_step`. Returns the logged values (``d_*``, ``D_real``, ``D_fake``,
+        ``d_grad_norm``, ``g_*``, ``g_grad_norm``).
+
+        ``phase(name)`` is called at the end of each phase (``G forward``, ``D step``,
+        ``G losses forward``, ``G backward + Adam``): the bench's clock.
+        """
+        phase = phase or (lambda name: None)
+        generated = self.generate(batch)
+        phase("G forward")
+        logs: dict[str, Tensor] = {}
+        if self.uses_discriminator:
+            with frozen(self.generator):
+                d_total, d_logs = self.discriminator_loss(batch, generated)
+                d_logs["d_grad_norm"] = self.guarded_step(opt_d, d_total, "d", scaler)
+            logs.update(d_logs)
+            phase("D step")
+        with frozen(self.discriminator):
+            g_total, g_logs = self.generator_loss(batch, generated)
+            phase("G losses forward")
+            g_logs["g_grad_norm"] = self.guarded_step(opt_g, g_total, "g", scaler)
+            phase("G backward + Adam")
+        logs.update(g_logs)
+        return logs
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        image, mask = batch["image"], batch["mask"]
+        """:meth:`gan_step` with the Trainer's optimisers; logs it as ``train/*``."""
         started = time.perf_counter()
         optimizers = self.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
-        opt_g = optimizers[0]
+        opt_d = optimizers[1] if self.uses_discriminator else None
+        step_logs = self.gan_step(batch, optimizers[0], opt_d)
 
-        gen = self.generator(image, mask)
-        comp = composite(gen.image, image, mask)
-        logs: dict[str, Tensor] = {}
-
-        if self.uses_discriminator:
-            opt_d = optimizers[1]
-            self.toggle_optimizer(opt_d)
-            d_terms, real_logits, fake_logits = self.discriminator_terms(image, comp.detach(), mask)
-            d_grad_norm = self._guarded_step(opt_d, d_terms["total"], self.discriminator, "d")
-            self.untoggle_optimizer(opt_d)
-            logs.update({f"train/d_{k}": v.detach() for k, v in d_terms.items()})
-            logs["train/D_real"] = real_logits.detach().float().mean()
-            logs["train/D_fake"] = fake_logits.detach().float().mean()
-            logs["train/d_grad_norm"] = d_grad_norm
-
-        self.toggle_optimizer(opt_g)
-        g_terms = self.generator_terms(image, mask, gen, comp)
-        grad_norm = self._guarded_step(opt_g, g_terms["total"], self.generator, "g")
-        self.untoggle_optimizer(opt_g)
-        logs.update({f"train/g_{k}": v.detach() for k, v in g_terms.items()})
-        logs["train/g_grad_norm"] = grad_norm
-
+        logs = {f"train/{k}": v for k, v in step_logs.items()}
         elapsed = time.perf_counter() - started
-        logs["train/images_per_s"] = torch.tensor(image.shape[0] / max(elapsed, 1e-9))
+        logs["train/images_per_s"] = torch.tensor(batch["image"].shape[0] / max(elapsed, 1e-9))
         logs["train/skipped_batches"] = self.skipped_batches.float()
         for i, opt in enumerate(optimizers):
             logs[f"train/lr_{'gd'[i]}"] = torch.tensor(opt.param_groups[0]["lr"])
         self.log_dict(logs, prog_bar=False, on_step=True, on_epoch=False)
-        self.log("g_total", g_terms["total"].detach(), prog_bar=True, on_step=True, logger=False)
+        self.log("g_total", step_logs["g_total"], prog_bar=True, on_step=True, logger=False)
 
-    def _guarded_step(self, optimizer: Any, total: Tensor, network: nn.Module, name: str) -> Tensor:
-        """Backward, clip, step; skipped when loss or gradient is not finite (all ranks agree)."""
+    def guarded_step(
+        self, optimizer: Any, total: Tensor, name: str, scaler: torch.amp.GradScaler | None = None
+    ) -> Tensor:
+        """Backward, clip, step the ``name`` network (``"g"`` or ``"d"``); skipped when the loss
+        or the gradient is not finite (all ranks agree), and counted: after
+        ``max_bad_steps`` such batches in a row, :class:`NonFiniteLossError`. Returns the
+        gradient norm (NaN when skipped).
+
+        Runs with or without a Trainer: attached, the backward and the step go through
+        Lightning (its precision plugin); Trainer-free (the bench), through ``scaler``, a
+        ``GradScaler`` for float16 autocast, or plain ``backward`` and ``step`` without one.
+        """
+        network = self.generator if name == "g" else self.discriminator
+        attached = self._trainer is not None
         optimizer.zero_grad(set_to_none=True)
-        finite = bool(torch.isfinite(total.detach()).item())
-        finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+        finite = self._all_ranks(bool(torch.isfinite(total.detach()).item()))
         grad_norm = torch.tensor(float("nan"))
+        unscaled = False
         if finite:
-            self.manual_backward(total)
+            if attached:
+                self.manual_backward(total)
+            elif scaler is not None:
+                scaler.scale(total).backward()
+                scaler.unscale_(optimizer)
+                unscaled = True
+            else:
+                total.backward()
             max_norm = self.grad_clip if self.grad_clip else math.inf
             grad_norm = torch.nn.utils.clip_grad_norm_(network.parameters(), max_norm)
-            finite = bool(torch.isfinite(grad_norm).item())
-            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+            finite = self._all_ranks(bool(torch.isfinite(grad_norm).item()))
         if finite:
-            optimizer.step()
+            if scaler is not None and not attached:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
             if name == "g":
                 self.bad_steps_in_a_row = 0
             return grad_norm.detach()
         optimizer.zero_grad(set_to_none=True)
+        if unscaled:  # a float16 overflow: back the scale off, as GradScaler.update would
+            scaler.update(scaler.get_scale() * scaler.get_backoff_factor())
         self.skipped_batches += 1
         self.bad_steps_in_a_row += 1
         rank_zero_warn(
@@ -240,8 +336,16 @@ class InpaintingModule(pl.LightningModule):
             )
         return grad_norm
 
+    def _all_ranks(self, decision: bool) -> bool:
+        """``decision`` agreed by every rank (itself without a Trainer)."""
+        if self._trainer is None:
+            return decision
+        return self.trainer.strategy.reduce_boolean_decision(decision, all=True)
+
     def _save_last_good_checkpoint(self) -> str | None:
         """Skipped steps never touched the weights, so the current state is the last good one."""
+        if self._trainer is None:
+            return None
         callback = self.trainer.checkpoint_callback
         if callback is None or not getattr(callback, "dirpath", None):
             return None
@@ -261,13 +365,12 @@ class InpaintingModule(pl.LightningModule):
 
     # ----------------------------------------------------------------- validation
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        generated = self.generate(batch)
         image, mask = batch["image"], batch["mask"]
-        gen = self.generator(image, mask)
-        comp = composite(gen.image, image, mask)
-        self.val_metrics.update(comp, image, mask)
-        terms = self.generator_terms(image, mask, gen, comp)
+        self.val_metrics.update(generated.composite, image, mask)
+        _, logs = self.generator_loss(batch, generated)
         self.log_dict(
-            {f"val/g_{k}": v for k, v in terms.items()},
+            {f"val/{k}": v for k, v in logs.items()},
             on_step=False,
             on_epoch=True,
             sync_dist=True,

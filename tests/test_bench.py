@@ -16,8 +16,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from inpaintgan.bench import PARTS, count_flops, format_table, run_bench
 from inpaintgan.config import CONFIG_DIR
+from inpaintgan.perf import PARTS, count_flops, format_table, run_bench
 
 # Small enough for a CPU run of every part in a few seconds.
 TINY = [

@@ -1,12 +1,13 @@
 """Data-loading throughput: samples/s of decode + resize + crop + flip + mask.
 
-``python -m inpaintgan.data.bench --workers 0 2`` measures the training loader on the
-embedded sample photos; ``benchmark_loader`` is what the ``bench`` command calls.
+``benchmark_loader`` measures the training loader on the embedded sample photos; the bench
+command runs it as its ``data`` part, e.g.
+``python -m inpaintgan.bench parts=[data] loader.workers=[0,2] loader.batches=100``
+(the ``loader`` section of ``conf/bench.yaml``).
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import asdict, dataclass
 
@@ -84,28 +85,3 @@ def benchmark_loader(
         samples_per_s=round(samples / seconds, 1) if seconds > 0 else float("inf"),
         startup_s=round(timed_from - start, 4),
     )
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--batches", type=int, default=40)
-    args = parser.parse_args(argv)
-    for workers in args.workers:
-        result = benchmark_loader(
-            num_workers=workers,
-            batch_size=args.batch_size,
-            size=args.size,
-            num_batches=args.batches,
-        )
-        print(
-            f"workers={workers} batch={args.batch_size} size={args.size}: "
-            f"{result.samples_per_s:.1f} samples/s ({result.samples} in {result.seconds:.2f} s, "
-            f"start-up {result.startup_s:.2f} s)"
-        )
-
-
-if __name__ == "__main__":
-    main()

@@ -6,7 +6,8 @@ Every network takes images in ``[0, 1]`` at its boundary and works in ``[-1, 1]`
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -20,6 +21,7 @@ __all__ = [
     "ZeroInitConv2d",
     "ZeroInitConv2d",
     "complexity",
+    "count_flops",
     "count_parameters",
     "from_unit_range",
     "init_weights",
@@ -117,19 +119,27 @@ def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
+def count_flops(fn: Callable[[], Any]) -> int:
+    """FLOPs of ``fn()``, counted by :class:`torch.utils.flop_counter.FlopCounterMode`
+    (convolutions and matmuls, forward and backward if ``fn`` runs one; a multiply-add
+    counts 2; elementwise ops are not counted)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
 @torch.no_grad()
 def complexity(module: nn.Module, *inputs: Tensor) -> tuple[int, int]:
     """``(trainable parameters, forward FLOPs)`` of ``module(*inputs)``, measured.
 
-    FLOPs are counted by :class:`torch.utils.flop_counter.FlopCounterMode` (a multiply-add
-    counts 2; convolutions and matmuls only, elementwise ops are not counted). Divide by the
-    batch size of ``inputs`` for a per-image figure.
+    FLOPs are counted by :func:`count_flops` (a multiply-add counts 2; convolutions and
+    matmuls only, elementwise ops are not counted). Divide by the batch size of ``inputs``
+    for a per-image figure.
     """
     was_training = module.training
     module.eval()
     try:
-        with FlopCounterMode(display=False) as counter:
-            module(*inputs)
+        flops = count_flops(lambda: module(*inputs))
     finally:
         module.train(was_training)
-    return count_parameters(module), int(counter.get_total_flops())
+    return count_parameters(module), flops

@@ -1,0 +1,103 @@
+"""InpaintingModule without a Trainer: the loss methods, the GAN step and its guard."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import TINY, compose_train
+
+from inpaintgan.builders import build_module
+from inpaintgan.module import InpaintingModule, NonFiniteLossError, channels_last_for
+
+
+def tiny_module(tmp_path: Path, *overrides: str) -> InpaintingModule:
+    cfg = compose_train([*TINY, "loss.style_features.weights=random", *overrides], tmp_path)
+    torch.manual_seed(0)
+    return build_module(cfg, {})
+
+
+def tiny_batch(size: int = 64) -> dict:
+    image = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(1))
+    mask = torch.zeros(2, 1, size, size)
+    mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
+    return {"image": image, "mask": mask, "name": ["a", "b"]}
+
+
+def test_loss_methods_need_no_trainer_and_return_the_total_and_its_terms(tmp_path: Path) -> None:
+    module = tiny_module(tmp_path)
+    batch = tiny_batch()
+    generated = module.generate(batch)
+    assert torch.equal(
+        generated.composite[batch["mask"].expand_as(batch["image"]) == 0],
+        batch["image"][batch["mask"].expand_as(batch["image"]) == 0],
+    )
+
+    d_total, d_logs = module.discriminator_loss(batch, generated)
+    assert set(d_logs) == {"d_real", "d_fake", "d_total", "D_real", "D_fake"}
+    assert d_total.requires_grad and torch.equal(d_total.detach(), d_logs["d_total"])
+    assert not any(v.requires_grad for v in d_logs.values())
+    d_total.backward()  # D's loss sees the composite detached: no gradient reaches G
+    assert all(p.grad is None for p in module.generator.parameters())
+    assert any(p.grad is not None for p in module.discriminator.parameters())
+
+    g_total, g_logs = module.generator_loss(batch, generated)
+    assert {"g_rec", "g_adv", "g_style", "g_total"} <= set(g_logs)
+    assert torch.equal(g_total.detach(), g_logs["g_total"])
+    loss = module.loss
+    weighted = loss.rec_weight * g_logs["g_rec"] + loss.adv_weight * g_logs["g_adv"]
+    assert g_logs["g_total"] >= weighted  # the weighted sum of non-negative terms
+
+    # Without a cached pass the methods run the generator themselves: same values (in eval
+    # mode, where spectral norm and batch norm keep their state between calls).
+    module.eval()
+    with torch.no_grad():
+        cached = module.generate(batch)
+        for loss_method in (module.generator_loss, module.discriminator_loss):
+            assert torch.allclose(loss_method(batch)[0], loss_method(batch, cached)[0])
+
+
+def test_gan_step_without_a_trainer_steps_both_networks_in_phases(tmp_path: Path) -> None:
+    module = tiny_module(tmp_path)
+    opt_g, opt_d = module.configure_optimizers()
+    before_g = [p.detach().clone() for p in module.generator.parameters()]
+    before_d = [p.detach().clone() for p in module.discriminator.parameters()]
+    phases: list[str] = []
+    logs = module.gan_step(tiny_batch(), opt_g, opt_d, phase=phases.append)
+    assert phases == ["G forward", "D step", "G losses forward", "G backward + Adam"]
+    assert {"d_total", "D_real", "D_fake", "d_grad_norm", "g_total", "g_grad_norm"} <= set(logs)
+    assert math.isfinite(logs["g_grad_norm"]) and math.isfinite(logs["d_grad_norm"])
+    after_g = list(module.generator.parameters())
+    after_d = list(module.discriminator.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before_g, after_g, strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(before_d, after_d, strict=True))
+    # Each step froze the other network only while it ran.
+    assert all(p.requires_grad for p in module.parameters() if p.is_floating_point())
+
+
+def test_guard_skips_non_finite_steps_then_stops_without_a_trainer(tmp_path: Path) -> None:
+    module = tiny_module(tmp_path, "max_bad_steps=2")
+    opt_g, _ = module.configure_optimizers()
+    before = [p.detach().clone() for p in module.generator.parameters()]
+    bad = module.generate(tiny_batch()).output.image.sum() * float("inf")
+    with pytest.warns(UserWarning, match="non-finite g loss"):
+        norm = module.guarded_step(opt_g, bad, "g")
+    assert math.isnan(norm) and int(module.skipped_batches) == 1
+    assert all(
+        torch.equal(a, b) for a, b in zip(before, module.generator.parameters(), strict=True)
+    )
+    with pytest.warns(UserWarning), pytest.raises(NonFiniteLossError, match="2 consecutive"):
+        module.guarded_step(opt_g, bad, "g")
+    good, _ = module.generator_loss(tiny_batch())
+    assert math.isfinite(module.guarded_step(opt_g, good, "g"))
+    assert module.bad_steps_in_a_row == 0
+
+
+def test_channels_last_rule() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert channels_last_for("auto", cuda) and not channels_last_for("auto", cpu)
+    assert channels_last_for(True, cpu) and not channels_last_for(False, cuda)
+    with pytest.raises(ValueError, match="channels_last must be"):
+        channels_last_for("nhwc", cpu)
