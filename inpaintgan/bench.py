@@ -34,18 +34,18 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from inpaintgan.config import CONFIG_DIR
-from inpaintgan.errors import UserError
+from inpaintgan.errors import run_command
 from inpaintgan.perf import format_table, run_bench
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="bench", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Console entry point (`python -m inpaintgan.bench`)."""
-    try:
-        result = run_bench(cfg, echo=lambda line: print(line, file=sys.stderr, flush=True))
-    except (UserError, ValueError) as err:
-        print(f"inpaintgan.bench: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    result = run_command("bench", run_bench, cfg, echo=_progress, also=(ValueError,))
     result["command"] = " ".join(["python -m inpaintgan.bench", *HydraConfig.get().overrides.task])
     print(format_table(result))
     if cfg.get("out"):

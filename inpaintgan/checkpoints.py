@@ -12,12 +12,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from inpaintgan.errors import CheckpointError
+
 CHECKPOINT_KEY = "inpaintgan"
 FORMAT_VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A file that is not a readable inpaintgan checkpoint; the message is one line."""
 
 
 def checkpoint_metadata(config: DictConfig | dict) -> dict[str, Any]:

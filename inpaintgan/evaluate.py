@@ -6,8 +6,8 @@ paper's Table 1), plus L1 and PSNR inside the hole, and LPIPS / FID when their w
 on disk. Writes ``out/metrics.json``, ``out/per_image.csv`` and, with ``save_images=true``,
 the composites as ``out/images/<stem>.png``.
 
-This module also holds :class:`Inpainter`, the one call (``inpainter(image, mask)``) that
-evaluation and ``inpaintgan.predict`` run, whatever model is behind it.
+The model runs behind :class:`inpaintgan.inpainter.Inpainter`, the one call that
+``inpaintgan.predict`` runs too.
 """
 
 from __future__ import annotations
@@ -18,29 +18,24 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hydra
 import torch
-import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from torch import Tensor, nn
 
-from inpaintgan.checkpoints import CheckpointError, load_generator
 from inpaintgan.config import CONFIG_DIR
+from inpaintgan.errors import UsageError, run_command
+from inpaintgan.inpainter import load_inpainter, save_png
 from inpaintgan.loggers import evaluation_thumbnails, log_evaluation
 from inpaintgan.metrics import (
     PSNR_CAP,
-    composite,
     hole_l1,
     hole_psnr,
     hole_ratio,
@@ -48,147 +43,6 @@ from inpaintgan.metrics import (
     ssim_per_image,
 )
 
-DEFAULT_SIZE_MULTIPLE = 256
-"""Size multiple assumed for a generator without a ``size_multiple`` attribute."""
-
-
-class UsageError(ValueError):
-    """A user mistake in the command line; reported as one line, exit code 2."""
-
-
-# ------------------------------------------------------------------------------ inpainter
-def resolve_device(device: str | None) -> torch.device:
-    """``auto`` (or None): the GPU when there is one, else the CPU. A device that this
-    machine does not have (``cuda`` without a GPU, ``cuda:3`` with two) is a UsageError."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        target = torch.device(str(device))
-    except RuntimeError as err:
-        raise UsageError(
-            f"device={device} is not a device name (auto, cpu, cuda, cuda:1 ...)"
-        ) from err
-    if target.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise UsageError(
-                f"device={device}: this machine has no CUDA GPU; use device=cpu or auto"
-            )
-        if target.index is not None and target.index >= count:
-            raise UsageError(f"device={device}: this machine has {count} CUDA GPU(s) (cuda:0..)")
-    elif target.type == "mps" and not torch.backends.mps.is_available():
-        raise UsageError(f"device={device}: MPS is not available here; use device=cpu or auto")
-    return target
-
-
-@dataclass
-class Inpainter:
-    """A generator or classical baseline behind one call: ``inpainter(image, mask)``.
-
-    Takes ``[B,3,H,W]`` images in ``[0, 1]`` and ``[B,1,H,W]`` masks (1 = missing) of any
-    size and returns the composite (known pixels pasted back) at that size, on ``device``.
-    The input is padded (reflect) to ``size_multiple`` and cropped back; a network built
-    for one ``fixed_size`` only (Context Encoder) gets the image resized to it, and its fill
-    is resized back.
-    """
-
-    module: nn.Module
-    name: str
-    device: torch.device
-    size_multiple: int = 1
-    checkpoint: str | None = None
-    fixed_size: int | None = None
-
-    @torch.inference_mode()
-    def __call__(self, image: Tensor, mask: Tensor) -> Tensor:
-        image, mask = image.to(self.device).float(), mask.to(self.device).float()
-        if self.fixed_size and tuple(image.shape[-2:]) != (self.fixed_size, self.fixed_size):
-            return resize_inpaint(self._run, image, mask, (self.fixed_size, self.fixed_size))
-        return self._run(image, mask)
-
-    def _run(self, image: Tensor, mask: Tensor) -> Tensor:
-        height, width = image.shape[-2:]
-        padded_image, padded_mask = pad_to_multiple(image, mask, self.size_multiple)
-        output = self.module(padded_image, padded_mask).image[..., :height, :width]
-        return composite(output.float().clamp(0, 1), image, mask)
-
-
-def size_requirements(module: nn.Module) -> tuple[int, int | None]:
-    """``(size_multiple, fixed_size)`` of a network, read from its attributes.
-
-    ``size_multiple`` / ``fixed_size`` when the module declares them; otherwise a U-Net
-    with ``depth`` levels needs multiples of ``2**depth``, a network with only an
-    ``image_size`` runs at exactly that size, and anything else gets multiples of
-    :data:`DEFAULT_SIZE_MULTIPLE`.
-    """
-    if hasattr(module, "size_multiple") or hasattr(module, "fixed_size"):
-        return int(getattr(module, "size_multiple", 1) or 1), getattr(module, "fixed_size", None)
-    if isinstance(getattr(module, "depth", None), int):
-        return 2**module.depth, None
-    if isinstance(getattr(module, "image_size", None), int):
-        return 1, module.image_size
-    return DEFAULT_SIZE_MULTIPLE, None
-
-
-def resize_inpaint(
-    run: Callable[[Tensor, Tensor], Tensor], image: Tensor, mask: Tensor, size: tuple[int, int]
-) -> Tensor:
-    """Inpaint a resized copy with ``run`` and paste its fill, resized back, into ``image``.
-
-    Downscaling takes any partly missing pixel as missing (area average > 0), so thin
-    strokes survive; known pixels of the result are those of ``image`` at full resolution.
-    """
-    small_image = F.interpolate(image, size=size, mode="bilinear", antialias=True).clamp(0, 1)
-    small_mask = (F.interpolate(mask, size=size, mode="area") > 0).to(mask.dtype)
-    small = run(small_image, small_mask)
-    fill = F.interpolate(small, size=image.shape[-2:], mode="bicubic").clamp(0, 1)
-    return composite(fill, image, mask)
-
-
-def pad_to_multiple(image: Tensor, mask: Tensor, multiple: int) -> tuple[Tensor, Tensor]:
-    """Pad bottom/right to a multiple of ``multiple``: the image by reflection (replication
-    where the image is too small to reflect), the mask with 0 (padded pixels are known)."""
-    height, width = image.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if not pad_h and not pad_w:
-        return image, mask
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-    return F.pad(image, (0, pad_w, 0, pad_h), mode=mode), F.pad(mask, (0, pad_w, 0, pad_h))
-
-
-def load_inpainter(
-    ckpt: str | None, model_cfg: DictConfig | None, device: str | None = "auto"
-) -> Inpainter:
-    """The checkpoint's generator, or the classical baseline of ``model=telea|ns|mean_fill``."""
-    target = resolve_device(device)
-    classical = model_cfg is not None and model_cfg.get("inpainter") is not None
-    if ckpt and model_cfg is not None:
-        raise UsageError(
-            "give either ckpt=PATH or a classical model=telea|ns|mean_fill, not both "
-            "(a checkpoint carries its own model config)"
-        )
-    if ckpt:
-        generator, config = load_generator(ckpt, map_location=target)
-        name = config.get("model", {}).get("name") or Path(ckpt).stem
-        multiple, fixed = size_requirements(generator)
-        return Inpainter(generator, str(name), target, multiple, str(ckpt), fixed)
-    if classical:
-        module = instantiate(model_cfg.inpainter).to(target).eval()
-        name = model_cfg.get("name") or type(module).__name__
-        multiple, fixed = size_requirements(module)
-        return Inpainter(module, str(name), target, multiple, None, fixed)
-    if model_cfg is not None:
-        raise UsageError(
-            f"model={model_cfg.get('name', '?')} needs trained weights: pass ckpt=PATH "
-            "(model= alone selects only the classical baselines telea, ns, mean_fill)"
-        )
-    raise UsageError(
-        "nothing to run: pass ckpt=PATH (a trained or exported checkpoint) "
-        "or model=telea|ns|mean_fill"
-    )
-
-
-# ------------------------------------------------------------------ optional metrics
 FID_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
 """torch-fidelity's Inception v3 (TF port) weights file, looked up in the torch hub cache."""
 
@@ -247,12 +101,6 @@ def _unique_stem(name: str, used: set[str]) -> str:
         candidate, n = f"{stem}_{n}", n + 1
     used.add(candidate)
     return candidate
-
-
-def save_image(image: Tensor, path: Path) -> None:
-    """Write ``[3, H, W]`` in [0, 1] as an 8-bit PNG."""
-    array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    Image.fromarray(array).save(path)
 
 
 def _cell(value: Any) -> Any:
@@ -319,7 +167,7 @@ def evaluate(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str
                 stem = _unique_stem(name, used)
                 rows.append({"name": stem, **{k: float(v[i]) for k, v in scores.items()}})
                 if cfg.save_images:
-                    save_image(comp[i], image_dir / f"{stem}.png")
+                    save_png(comp[i], image_dir / f"{stem}.png")
                 if thumbs is not None and len(thumbs) < int(wandb_cfg.get("thumbnails", 0)):
                     size = int(wandb_cfg.get("thumbnail_size", 128))
                     thumbs[stem] = evaluation_thumbnails(image[i], hole[i], comp[i], size)
@@ -410,20 +258,9 @@ def print_summary(summary: dict[str, Any], out: str | Path, console: Console | N
 @hydra.main(config_path=CONFIG_DIR, config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point; user mistakes are one line on stderr and exit code 2."""
-    from inpaintgan.data import DataError, ImageLoadError
-
-    try:
-        summary = evaluate(cfg, HydraConfig.get().runtime.choices)
-    except (UsageError, CheckpointError, DataError, ImageLoadError) as err:
-        print(f"inpaintgan.evaluate: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as err:  # out/ not writable: read-only, permission, disk full
-        from inpaintgan.io import write_failure_cause
-
-        where = err.filename or cfg.out
-        cause = write_failure_cause(err, Path(cfg.out))
-        print(f"inpaintgan.evaluate: error: cannot write {where}: {cause}", file=sys.stderr)
-        sys.exit(1)
+    choices = HydraConfig.get().runtime.choices
+    # out/ not writable (read-only, permission, disk full): one line, exit code 1
+    summary = run_command("evaluate", evaluate, cfg, choices, writes_to=cfg.out, write_exit_code=1)
     print_summary(summary, cfg.out)
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import errno
 import os
-import shutil
 import sys
 import uuid
 from pathlib import Path
@@ -15,33 +13,16 @@ from hydra.experimental.callback import Callback
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig
 
-LOW_SPACE_BYTES = 64 * 2**20
-"""Below this much free space, a write that failed without an OS error is put down to a
-full disk (torch.save reports ENOSPC as a bare ``RuntimeError``)."""
+from inpaintgan.errors import WriteError, write_failure_cause
 
-
-class WriteError(Exception):
-    """A file could not be written (no space, read-only, permission); one line naming the
-    path and the cause. Nothing partial is left behind and the previous file is intact."""
-
-    def __init__(self, path: str | os.PathLike, cause: str) -> None:
-        self.path, self.cause = Path(path), cause
-        super().__init__(f"cannot write {path}: {cause}")
-
-
-def write_failure_cause(err: BaseException, folder: Path) -> str:
-    """The cause of a failed write in words: the OS error, or a full disk when the error
-    hides it (torch's ``RuntimeError ... unexpected pos``), else the error's first line."""
-    if isinstance(err, OSError) and err.errno is not None:
-        name = errno.errorcode.get(err.errno, str(err.errno))
-        return f"{os.strerror(err.errno)} ({name})"
-    try:
-        if shutil.disk_usage(folder).free < LOW_SPACE_BYTES:
-            return f"{os.strerror(errno.ENOSPC)} (ENOSPC)"
-    except OSError:
-        pass
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+__all__ = [
+    "AtomicCheckpointIO",
+    "OutputFolderCheck",
+    "WriteError",
+    "atomic_torch_save",
+    "check_writable_folder",
+    "write_failure_cause",
+]
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:

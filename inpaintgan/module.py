@@ -14,15 +14,12 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from inpaintgan.checkpoints import CHECKPOINT_KEY, checkpoint_metadata
+from inpaintgan.errors import NonFiniteLossError
 from inpaintgan.metrics import InpaintingMetrics, composite
 from inpaintgan.models.base import GeneratorOutput
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
-
-
-class NonFiniteLossError(RuntimeError):
-    """Raised after too many consecutive batches with a non-finite loss or gradient."""
 
 
 def channels_last_for(setting: bool | str, device: torch.device) -> bool:

@@ -31,19 +31,14 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from PIL import Image
 from torch import Tensor
 
-from inpaintgan.checkpoints import CheckpointError
 from inpaintgan.config import CONFIG_DIR
-from inpaintgan.data.images import IMAGE_EXTENSIONS, ImageLoadError, load_mask, load_rgb
-from inpaintgan.evaluate import Inpainter, UsageError, load_inpainter, resize_inpaint
+from inpaintgan.data.images import IMAGE_EXTENSIONS, load_mask, load_rgb
+from inpaintgan.errors import ImageLoadError, InputError, UsageError, run_command
+from inpaintgan.inpainter import inpaint_any_size, load_inpainter, save_png
 
 MASK_SUFFIX = "_mask"
-
-
-class InputError(ValueError):
-    """One input that cannot be inpainted; the message is one line naming the file."""
 
 
 @dataclass
@@ -202,33 +197,6 @@ def read_pair(job: Job, mask_generator, seed: int = 0) -> tuple[Tensor, Tensor]:
     return _to_tensor(image), _to_tensor(mask.astype(np.float32))
 
 
-def inpaint_any_size(
-    inpainter: Inpainter, image: Tensor, mask: Tensor, max_side: int | None
-) -> Tensor:
-    """Composite of ``image`` at its own size (on the CPU); above ``max_side`` the network
-    sees a downscaled copy and only its fill is upscaled back (bounded memory)."""
-    image, mask = image.to(inpainter.device), mask.to(inpainter.device)
-    height, width = image.shape[-2:]
-    if not max_side or max(height, width) <= max_side:
-        return inpainter(image, mask).cpu()
-    scale = max_side / max(height, width)
-    size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    return resize_inpaint(inpainter, image, mask, size).cpu()
-
-
-def save_png(image: Tensor, path: Path) -> None:
-    """Write ``[1,3,H,W]`` in [0, 1] as an 8-bit PNG (a temporary file, then a rename: a
-    failed write leaves neither a partial PNG nor a temporary file behind)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    array = (image[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        Image.fromarray(array).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def predict(cfg: DictConfig) -> tuple[int, int]:
     """Inpaint every job of the config; returns (succeeded, failed)."""
     if not cfg.get("input") or not cfg.get("output"):
@@ -264,18 +232,8 @@ def predict(cfg: DictConfig) -> tuple[int, int]:
 @hydra.main(config_path=CONFIG_DIR, config_name="predict", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point; exit 1 when some images failed, 2 on a usage error."""
-    try:
-        done, failed = predict(cfg)
-    except (UsageError, CheckpointError) as err:
-        print(f"inpaintgan.predict: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as err:  # the output folder cannot be created (read-only, permission)
-        where = err.filename or cfg.get("output")
-        print(
-            f"inpaintgan.predict: error: cannot write {where}: {failure_reason(err)}",
-            file=sys.stderr,
-        )
-        sys.exit(2)
+    # an output folder that cannot be created (read-only, permission): one line, exit 2
+    done, failed = run_command("predict", predict, cfg, writes_to=cfg.get("output") or ".")
     print(f"inpainted {done} image(s)" + (f", {failed} failed" if failed else ""))
     if failed:
         sys.exit(1)

@@ -15,7 +15,6 @@ mean of each seed; A and B are run labels (evaluate's ``name=``, else the model)
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from omegaconf import DictConfig
 
 from inpaintgan.comparison import paired_difference, read_per_image
 from inpaintgan.config import CONFIG_DIR
+from inpaintgan.errors import ReportError, run_command
 
 PUBLISHED_DATASETS = ("celeba", "places2")
 PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
@@ -34,10 +34,6 @@ PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
 }
 DATASET_TITLES = {"celeba": "CelebA", "places2": "Places2"}
 MODEL_TITLES = {"ce": "Context Encoder", "shiftnet": "Shift-Net", "paper": "this paper"}
-
-
-class ReportError(ValueError):
-    """A user mistake (no run found, unreadable metrics.json); the message is one line."""
 
 
 def find_metrics(runs: list[str | Path]) -> list[Path]:
@@ -182,18 +178,18 @@ def report(
     return text
 
 
+def _report(runs: list[str], out: str | None, published: bool, pairs: list[list[str]]) -> str:
+    if not runs:
+        raise ReportError("give the evaluation runs, e.g. runs=[eval/telea,eval/paper]")
+    return report(runs, out, published=published, pairs=pairs)
+
+
 @hydra.main(config_path=CONFIG_DIR, config_name="report", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: ``python -m inpaintgan.report runs=[DIR,...] out=table.md``."""
     runs = [cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs or [])
-    try:
-        if not runs:
-            raise ReportError("give the evaluation runs, e.g. runs=[eval/telea,eval/paper]")
-        pairs = [list(p) for p in cfg.get("pairs") or []]
-        text = report(runs, cfg.out, published=cfg.published, pairs=pairs)
-    except ReportError as err:
-        print(f"inpaintgan.report: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    pairs = [list(p) for p in cfg.get("pairs") or []]
+    text = run_command("report", _report, runs, cfg.out, cfg.published, pairs)
     print(text if cfg.out is None else f"wrote {cfg.out}\n\n{text}", end="")
 
 

@@ -18,13 +18,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from inpaintgan.builders import build_module, git_commit
-from inpaintgan.checkpoints import CHECKPOINT_KEY, CheckpointError, read_checkpoint
+from inpaintgan.checkpoints import CHECKPOINT_KEY, read_checkpoint
 from inpaintgan.config import CONFIG_DIR
-from inpaintgan.data.images import DataError, ImageLoadError
-from inpaintgan.errors import UserError
-from inpaintgan.io import AtomicCheckpointIO, WriteError
+from inpaintgan.errors import UserError, run_command
+from inpaintgan.io import AtomicCheckpointIO
 from inpaintgan.loggers import finish_wandb_run
-from inpaintgan.module import NonFiniteLossError
 
 log = logging.getLogger("inpaintgan.train")
 
@@ -269,50 +267,11 @@ def run(cfg: DictConfig) -> float | None:
     return metrics.get(cfg.get("optimized_metric", "val/psnr"))
 
 
-USER_ERRORS = (
-    UserError,
-    CheckpointError,
-    NonFiniteLossError,
-    DataError,
-    ImageLoadError,
-    FileNotFoundError,
-    WriteError,
-)
-
-
-def find_user_error(err: BaseException) -> BaseException | None:
-    """The user-facing cause of ``err`` (Hydra wraps errors raised while instantiating)."""
-    seen: BaseException | None = err
-    while seen is not None:
-        if isinstance(seen, USER_ERRORS):
-            return seen
-        seen = seen.__cause__
-    return None
-
-
-def log_to_files(message: str) -> None:
-    """Write ``message`` as an ERROR record to the file handlers only (the run's train.log):
-    the console gets the one ``error:`` line, not a second copy."""
-    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.handle(record)
-            handler.flush()
-
-
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
-    """Console entry point (`python -m inpaintgan.train`); user mistakes exit 2 in one line."""
-    try:
-        return run(cfg)
-    except Exception as err:
-        cause = find_user_error(err)
-        if cause is None:
-            raise
-        message = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)
-        log_to_files(f"error: {message}")  # the reason in the run's train.log too
-        print(f"inpaintgan.train: error: {message}", file=sys.stderr)
-        sys.exit(2)
+    """Console entry point (`python -m inpaintgan.train`); user mistakes exit 2 in one line,
+    which goes to the run's train.log too (a missing weights file is one of them)."""
+    return run_command("train", run, cfg, also=(FileNotFoundError,), log=True)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ from torch import nn
 import inpaintgan.evaluate as evaluate_module
 from inpaintgan.checkpoints import CheckpointError, checkpoint_metadata
 from inpaintgan.config import CONFIG_DIR
-from inpaintgan.evaluate import Inpainter, UsageError, evaluate, load_inpainter
+from inpaintgan.errors import UsageError
+from inpaintgan.evaluate import evaluate
+from inpaintgan.inpainter import Inpainter, load_inpainter
 from inpaintgan.metrics import PSNR_CAP
 from inpaintgan.models.base import GeneratorOutput
 from inpaintgan.report import ReportError, report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +18,18 @@ from inpaintgan.checkpoints import CheckpointError
 from inpaintgan.config import CONFIG_DIR
 from inpaintgan.data.datasets import sample_root
 from inpaintgan.data.masks import CenterMask
-from inpaintgan.evaluate import Inpainter, UsageError, pad_to_multiple, size_requirements
+from inpaintgan.errors import UsageError
+from inpaintgan.inpainter import (
+    Inpainter,
+    inpaint_any_size,
+    pad_to_multiple,
+    save_png,
+    size_requirements,
+)
 from inpaintgan.models.base import GeneratorOutput
 from inpaintgan.models.context_encoder import ContextEncoder
 from inpaintgan.models.unet import UNetGenerator
-from inpaintgan.predict import collect_jobs, inpaint_any_size, predict
+from inpaintgan.predict import collect_jobs, predict
 
 
 def _photo(path: Path, width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -234,3 +242,18 @@ def test_a_file_that_is_not_a_checkpoint_is_one_line_error(tmp_path: Path) -> No
     with pytest.raises(CheckpointError) as info:  # main() prints it and exits 2
         predict(_cfg([f"ckpt={not_ckpt}", f"input={tmp_path}", f"output={tmp_path / 'o'}"]))
     assert "notes.pt" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 7), (1, 3, 5, 7)])
+def test_save_png_writes_8_bit_rgb_of_either_shape(tmp_path: Path, shape: tuple[int, ...]) -> None:
+    """The one PNG writer (evaluate's images and predict's outputs): [3,H,W] or [1,3,H,W]
+    in [0, 1], rounded to 8 bits, values outside [0, 1] clamped, no temporary file left."""
+    image = torch.linspace(-0.2, 1.2, math.prod(shape)).reshape(shape)
+    path = tmp_path / "sub" / "out.png"
+    save_png(image, path)
+    written = np.asarray(Image.open(path))
+    flat = image[0] if image.ndim == 4 else image
+    expected = (flat.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    assert written.dtype == np.uint8 and written.shape == (5, 7, 3)
+    np.testing.assert_array_equal(written, expected)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["out.png"]

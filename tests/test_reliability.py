@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 from test_evaluate import make_tiny_checkpoint
 
+import inpaintgan.errors as errors_module
 import inpaintgan.io as io_module
 import inpaintgan.predict as predict_module
 from inpaintgan.callbacks import LastCheckpoint
@@ -31,17 +32,12 @@ from inpaintgan.config import CONFIG_DIR
 from inpaintgan.data.datasets import InpaintingDataset
 from inpaintgan.data.images import DataError
 from inpaintgan.data.masks import CenterMask, FolderMask
-from inpaintgan.evaluate import UsageError, evaluate, resolve_device
+from inpaintgan.errors import UsageError, UserError, find_user_error, log_to_files
+from inpaintgan.evaluate import evaluate
+from inpaintgan.inpainter import resolve_device
 from inpaintgan.io import WriteError, atomic_torch_save
 from inpaintgan.predict import predict
-from inpaintgan.train import (
-    UserError,
-    check_config,
-    check_resume,
-    find_user_error,
-    log_to_files,
-    train,
-)
+from inpaintgan.train import check_config, check_resume, train
 
 
 def _photo(path: Path, size: int = 40, seed: int = 0) -> None:
@@ -317,7 +313,7 @@ def test_disk_full_is_one_line_leaves_no_temp_file_and_keeps_the_previous(
     monkeypatch.setattr(
         io_module.torch, "save", lambda obj, handle: (_ for _ in ()).throw(RuntimeError("pos"))
     )
-    monkeypatch.setattr(io_module.shutil, "disk_usage", lambda p: SimpleNamespace(free=0))
+    monkeypatch.setattr(errors_module.shutil, "disk_usage", lambda p: SimpleNamespace(free=0))
     with pytest.raises(WriteError, match="No space left on device"):
         atomic_torch_save({"step": 3}, target)
     assert sorted(p.name for p in target.parent.iterdir()) == ["last.ckpt"]

@@ -9,8 +9,9 @@ from inpaintgan.data.datasets import (
     Places2Source,
     SampleSource,
 )
-from inpaintgan.data.images import DataError, ImageLoadError, load_mask, load_rgb
+from inpaintgan.data.images import load_mask, load_rgb
 from inpaintgan.data.masks import CenterMask, FolderMask, IrregularMask, MixedMask, RectMask
+from inpaintgan.errors import DataError, ImageLoadError
 
 __all__ = [
     "CelebASource",

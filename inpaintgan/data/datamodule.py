@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler, default_collate, get_worker_info
 
 from inpaintgan.data.datasets import ImageSource, InpaintingDataset, MaskGenerator
-from inpaintgan.data.images import DataError
+from inpaintgan.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ import torchvision.transforms.v2.functional as TF
 from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
 
-from inpaintgan.data.images import IMAGE_EXTENSIONS, DataError, ImageLoadError, load_rgb
+from inpaintgan.data.images import IMAGE_EXTENSIONS, load_rgb
+from inpaintgan.errors import DataError, ImageLoadError
 
 log = logging.getLogger(__name__)
 

@@ -15,19 +15,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from inpaintgan.errors import DataError as DataError  # re-exported: its old home
+from inpaintgan.errors import ImageLoadError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 # Modes whose samples go beyond 8 bits: PIL's own convert("RGB") clips them instead of scaling.
 _WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
-
-
-class DataError(ValueError):
-    """Bad data configuration (missing root or split file, empty folder): a one-line message
-    naming the path and the layout expected. Entry points print it and exit 2."""
-
-
-class ImageLoadError(ValueError):
-    """A file that cannot be used as an image; the message is one line naming the file."""
 
 
 def _open(path: str | Path, draft_size: int | None) -> Image.Image:

@@ -16,7 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inpaintgan.data.images import IMAGE_EXTENSIONS, DataError, load_mask
+from inpaintgan.data.images import IMAGE_EXTENSIONS, load_mask
+from inpaintgan.errors import DataError
 
 _REFERENCE_SIDE = 256.0
 

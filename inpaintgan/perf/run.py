@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from inpaintgan.builders import git_commit
 from inpaintgan.data.bench import benchmark_loader
+from inpaintgan.errors import UsageError
 from inpaintgan.models import count_parameters
 from inpaintgan.perf.flops import conv_peak_flops, count_flops, matmul_peak_flops
 from inpaintgan.perf.memory import OtherLoad, PeakMemory, loadavg
@@ -62,7 +63,7 @@ def run_bench(cfg: DictConfig, echo: Callable[[str], None] | None = None) -> dic
     echo = echo or (lambda line: None)
     unknown = [p for p in cfg.parts if p not in PARTS]
     if unknown:
-        raise ValueError(f"unknown parts {unknown}; choose from {list(PARTS)}")
+        raise UsageError(f"unknown parts {unknown}; choose from {list(PARTS)}")
     parts_wanted = set(cfg.parts)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))

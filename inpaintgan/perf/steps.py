@@ -14,6 +14,7 @@ from omegaconf import DictConfig, open_dict
 from torch import Tensor, nn
 
 from inpaintgan.builders import build_module
+from inpaintgan.errors import UsageError
 from inpaintgan.losses import guidance_loss, reconstruction_loss
 from inpaintgan.models.shift import shift_known_to_hole
 from inpaintgan.module import InpaintingModule, channels_last_for
@@ -71,13 +72,13 @@ def resolve_settings(cfg: DictConfig) -> Settings:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device=cuda but torch sees no CUDA device (use device=cpu)")
+        raise UsageError("device=cuda but torch sees no CUDA device (use device=cpu)")
     device = torch.device(name)
     precision = str(cfg.precision)
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" else "32"
     if precision not in _PRECISIONS:
-        raise ValueError(f"precision must be auto, 32, bf16 or 16, got {cfg.precision!r}")
+        raise UsageError(f"precision must be auto, 32, bf16 or 16, got {cfg.precision!r}")
     channels_last = channels_last_for(cfg.channels_last, device)
     return Settings(device, precision, _PRECISIONS[precision], channels_last, bool(cfg.compile))
 
