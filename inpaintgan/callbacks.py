@@ -19,8 +19,9 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import Tensor
 from torchvision.utils import make_grid
 
+from inpaintgan.io import atomic_file
 from inpaintgan.loggers import to_uint8_image
-from inpaintgan.metrics import composite
+from inpaintgan.models.base import composite
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,8 @@ class ImageGridCallback(pl.Callback):
         grid = to_uint8_image(inpainting_grid(image.float(), mask.float(), output))
         step = trainer.fit_loop.epoch_loop._batches_that_stepped
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(grid).save(self.dirpath / f"{tag}_batch{step:07d}.png")
+        with atomic_file(self.dirpath / f"{tag}_batch{step:07d}.png") as handle:
+            Image.fromarray(grid).save(handle, format="PNG")
         caption = grid_caption(tag, step, trainer.current_epoch, len(image))
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):

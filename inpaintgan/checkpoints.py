@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from inpaintgan.errors import CheckpointError
+from inpaintgan.io import atomic_torch_save
 
 CHECKPOINT_KEY = "inpaintgan"
 FORMAT_VERSION = 1
@@ -94,7 +95,5 @@ def export_generator(checkpoint_path: str | Path, out_path: str | Path) -> Path:
     state = generator_state_dict(checkpoint)
     if not state:
         raise CheckpointError(f"{checkpoint_path}: holds no generator weights")
-    from inpaintgan.io import atomic_torch_save
-
     atomic_torch_save({CHECKPOINT_KEY: checkpoint[CHECKPOINT_KEY], "generator": state}, out_path)
     return out_path

@@ -22,7 +22,8 @@ from torch import Tensor, nn
 
 from inpaintgan.checkpoints import load_generator
 from inpaintgan.errors import UsageError
-from inpaintgan.metrics import composite
+from inpaintgan.io import atomic_file
+from inpaintgan.models.base import composite
 
 __all__ = [
     "DEFAULT_SIZE_MULTIPLE",
@@ -188,16 +189,10 @@ def inpaint_any_size(
 def save_png(image: Tensor, path: str | os.PathLike) -> None:
     """Write ``[3,H,W]`` (or ``[1,3,H,W]``) in [0, 1] as an 8-bit PNG, creating its folder.
 
-    A temporary file, then a rename: a failed write leaves neither a partial PNG nor a
-    temporary file behind.
+    Through :func:`inpaintgan.io.atomic_file`: a failed write leaves neither a partial PNG
+    nor a temporary file behind, and raises the error unchanged.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     image = image[0] if image.ndim == 4 else image
     array = (image.detach().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        Image.fromarray(array).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as handle:
+        Image.fromarray(array).save(handle, format="PNG")

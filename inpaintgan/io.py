@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from hydra.experimental.callback import Callback
@@ -19,36 +21,48 @@ __all__ = [
     "AtomicCheckpointIO",
     "OutputFolderCheck",
     "WriteError",
+    "atomic_file",
     "atomic_torch_save",
     "check_writable_folder",
     "write_failure_cause",
 ]
 
 
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to ``.<name>.tmp`` beside ``path``, fsync, then rename over ``path``.
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """The one atomic writer: a binary handle on ``.<name>.tmp`` beside ``path`` (its folder
+    created); when the block ends, fsync, then rename over ``path``.
 
     A rename within one file system is atomic, so ``path`` is always either its previous
-    complete content or the new one. On failure the temporary file is removed and a
-    one-line :class:`WriteError` names ``path`` and the cause.
+    complete content or the new one. Whatever the block raises (a full disk, Ctrl-C) leaves
+    no temporary file and ``path`` untouched, and propagates unchanged.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except (OSError, RuntimeError) as err:
-        cause = write_failure_cause(err, path.parent if path.parent.exists() else Path("."))
-        raise WriteError(path, cause) from err
     finally:
         try:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` through :func:`atomic_file`; a failed save is one :class:`WriteError`
+    line naming ``path`` and the cause (the previous file intact, no temporary file)."""
+    path = Path(path)
+    try:
+        with atomic_file(path) as handle:
+            torch.save(obj, handle)
+    except (OSError, RuntimeError) as err:
+        cause = write_failure_cause(err, path.parent if path.parent.exists() else Path("."))
+        raise WriteError(path, cause) from err
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

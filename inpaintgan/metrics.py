@@ -25,6 +25,10 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
+# ``composite`` lives beside GeneratorOutput; imported here for the metrics and for callers
+# that import it from its old home.
+from inpaintgan.models.base import composite as composite
+
 PSNR_CAP = 100.0
 """Upper bound of every per-image PSNR in dB (a perfect reconstruction scores this)."""
 
@@ -37,11 +41,6 @@ SSIM_KWARGS = {
     "k2": 0.03,
 }
 """The paper's SSIM (eq. 12); torchmetrics derives the Gaussian window (11) from sigma."""
-
-
-def composite(output: Tensor, image: Tensor, mask: Tensor) -> Tensor:
-    """Paste the known pixels back: ``output`` inside the hole, ``image`` outside it."""
-    return output * mask + image * (1 - mask)
 
 
 def _as_float(*tensors: Tensor) -> tuple[Tensor, ...]:

@@ -15,8 +15,8 @@ from torch import Tensor, nn
 
 from inpaintgan.checkpoints import CHECKPOINT_KEY, checkpoint_metadata
 from inpaintgan.errors import NonFiniteLossError
-from inpaintgan.metrics import InpaintingMetrics, composite
-from inpaintgan.models.base import GeneratorOutput
+from inpaintgan.metrics import InpaintingMetrics
+from inpaintgan.models.base import GeneratorOutput, composite
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]

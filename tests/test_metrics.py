@@ -135,3 +135,14 @@ def test_half_precision_inputs_are_scored_in_float32() -> None:
     half = psnr_per_image(pred.half(), target.half())
     assert half.dtype == torch.float32
     assert half.item() == pytest.approx(full.item(), abs=0.05)
+
+
+def test_composite_lives_beside_generator_output_and_metrics_reexports_it() -> None:
+    from inpaintgan.models import base
+
+    assert composite is base.composite
+    output, image = torch.full((1, 3, 2, 2), 0.25), torch.full((1, 3, 2, 2), 0.75)
+    mask = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
+    comp = base.composite(output, image, mask)
+    assert comp[0, :, 0, 0].eq(0.25).all() and comp[0, :, 0, 1].eq(0.75).all()
+    assert comp[0, :, 1, 1].eq(0.25).all() and comp[0, :, 1, 0].eq(0.75).all()

@@ -437,7 +437,10 @@ def test_predict_write_failure_names_the_file_and_leaves_no_temp_file(
     _photo(src / "a.png")
 
     def full_disk(self: Image.Image, fp: Any, *args: Any, **kwargs: Any) -> None:
-        Path(fp).write_bytes(b"partial")
+        if hasattr(fp, "write"):  # a handle (io.atomic_file) or a path: half a file, then ENOSPC
+            fp.write(b"partial")
+        else:
+            Path(fp).write_bytes(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Image.Image, "save", full_disk)

@@ -21,6 +21,7 @@ __all__ = [
     "ZeroInitConv2d",
     "ZeroInitConv2d",
     "complexity",
+    "composite",
     "count_flops",
     "count_parameters",
     "from_unit_range",
@@ -46,6 +47,12 @@ class GeneratorOutput(NamedTuple):
     image: Tensor
     guidance_feature: Tensor | None = None
     guidance_hole: Tensor | None = None
+
+
+def composite(output: Tensor, image: Tensor, mask: Tensor) -> Tensor:
+    """Paste the known pixels back: ``output`` inside the hole, ``image`` outside it
+    (``mask``: 1 = missing). What metrics score and the discriminator judges."""
+    return output * mask + image * (1 - mask)
 
 
 def to_unit_range(x: Tensor) -> Tensor:
