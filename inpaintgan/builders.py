@@ -9,11 +9,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from inpaintgan.errors import UserError
-from inpaintgan.module import InpaintingModule
+from inpaintgan.module import InpaintingModule, channels_last_for
 
 __all__ = ["build_module", "git_commit"]
 
@@ -34,32 +35,38 @@ def git_commit() -> str | None:
 
 
 def build_module(cfg: DictConfig, run_config: dict[str, Any]) -> InpaintingModule:
-    """Instantiate the variant's generator, discriminator and loss, and wrap them."""
+    """The LightningModule the model config names: ``instantiate(cfg.model)`` (its
+    ``_target_``, its networks), given the loss, the ``_partial_`` optimisers and schedule of
+    ``cfg.optim``, and the run's speed settings."""
     if cfg.model.get("generator") is None:
         raise UserError(
             f"model={cfg.model.get('name')} has no trainable generator "
             "(classical baselines are for evaluate/predict only)"
         )
-    generator = instantiate(cfg.model.generator)
-    disc_cfg = cfg.model.get("discriminator")
-    discriminator = instantiate(disc_cfg) if disc_cfg is not None else None
-    d_input_cfg = cfg.model.get("discriminator_input")
-    discriminator_input = instantiate(d_input_cfg) if d_input_cfg is not None else None
-    loss = instantiate(cfg.loss)
-    try:
-        return InpaintingModule(
-            generator=generator,
-            discriminator=discriminator,
-            loss=loss,
-            optimizer_g=instantiate(cfg.optim.generator),
-            optimizer_d=instantiate(cfg.optim.discriminator) if discriminator is not None else None,
-            scheduler=instantiate(cfg.optim.scheduler) if cfg.optim.get("scheduler") else None,
-            grad_clip=cfg.optim.get("grad_clip"),
-            max_bad_steps=cfg.get("max_bad_steps", 10),
-            config=run_config,
-            channels_last=cfg.get("channels_last", "auto"),
-            compile=bool(cfg.get("compile", False)),
-            discriminator_input=discriminator_input,
+    if cfg.model.get("_target_") is None:
+        raise UserError(
+            f"model={cfg.model.get('name')} names no LightningModule "
+            "(model._target_: inpaintgan.module.InpaintingModule)"
         )
-    except ValueError as err:  # a config value the module refuses
+    channels_last = cfg.get("channels_last", "auto")
+    try:
+        channels_last_for(channels_last, torch.device("cpu"))  # a value the module refuses
+    except ValueError as err:
         raise UserError(str(err)) from err
+    has_discriminator = cfg.model.get("discriminator") is not None
+    # the networks built now; the module called with what the model config does not hold
+    make_module = instantiate(cfg.model, _partial_=True)
+    module = make_module(
+        loss=instantiate(cfg.loss),
+        optimizer_g=instantiate(cfg.optim.generator),
+        optimizer_d=instantiate(cfg.optim.discriminator) if has_discriminator else None,
+        scheduler=instantiate(cfg.optim.scheduler) if cfg.optim.get("scheduler") else None,
+        grad_clip=cfg.optim.get("grad_clip"),
+        max_bad_steps=cfg.get("max_bad_steps", 10),
+        config=run_config,
+        channels_last=channels_last,
+        compile=bool(cfg.get("compile", False)),
+    )
+    if not isinstance(module, InpaintingModule):
+        raise UserError(f"model._target_ builds {type(module).__name__}, not an InpaintingModule")
+    return module

@@ -79,8 +79,10 @@ class InpaintingModule(pl.LightningModule):
         channels_last: bool | str = "auto",
         compile: bool = False,
         discriminator_input: nn.Module | None = None,
+        name: str | None = None,
     ) -> None:
         super().__init__()
+        self.variant = name  # the model config's name (paper, shiftnet, ce)
         self.automatic_optimization = False
         self.generator = generator
         self.loss = loss

@@ -10,6 +10,7 @@ import torch
 from helpers import TINY, compose_train
 
 from inpaintgan.builders import build_module
+from inpaintgan.errors import UserError
 from inpaintgan.module import InpaintingModule, NonFiniteLossError, channels_last_for
 
 
@@ -101,3 +102,17 @@ def test_channels_last_rule() -> None:
     assert channels_last_for(True, cpu) and not channels_last_for(False, cuda)
     with pytest.raises(ValueError, match="channels_last must be"):
         channels_last_for("nhwc", cpu)
+
+
+class NamedModule(InpaintingModule):
+    """A LightningModule a model config can name in place of InpaintingModule."""
+
+
+def test_the_model_config_names_the_module_it_builds(tmp_path: Path) -> None:
+    module = tiny_module(tmp_path)
+    assert type(module) is InpaintingModule and module.variant == "paper"
+    assert module.optimizer_g.func is torch.optim.Adam  # the _partial_ optimiser of conf/optim
+    custom = tiny_module(tmp_path, "model._target_=test_module.NamedModule")
+    assert type(custom).__name__ == "NamedModule"
+    with pytest.raises(UserError, match="names no LightningModule"):
+        tiny_module(tmp_path, "~model._target_")
