@@ -88,7 +88,7 @@ class SaveOnInterrupt(pl.Callback):
             return
         if trainer.is_global_zero:
             self.saved = path
-            step = trainer.fit_loop.epoch_loop._batches_that_stepped
+            step = trainer.fit_loop.epoch_loop.total_batch_idx
             message = (
                 f"{signal_name}: saved the state at batch {step} to {path} "
                 f"(resume: python -m inpaintgan.train ckpt_path={path} with the same overrides)"
@@ -166,7 +166,7 @@ class ImageGridCallback(pl.Callback):
         output = pl_module.generator(image, mask).image.float()
         pl_module.generator.train(was_training)
         grid = to_uint8_image(inpainting_grid(image.float(), mask.float(), output))
-        step = trainer.fit_loop.epoch_loop._batches_that_stepped
+        step = trainer.fit_loop.epoch_loop.total_batch_idx
         self.dirpath.mkdir(parents=True, exist_ok=True)
         with atomic_file(self.dirpath / f"{tag}_batch{step:07d}.png") as handle:
             Image.fromarray(grid).save(handle, format="PNG")
@@ -182,7 +182,7 @@ class ImageGridCallback(pl.Callback):
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any
     ) -> None:
-        batches = trainer.fit_loop.epoch_loop._batches_that_stepped
+        batches = trainer.fit_loop.epoch_loop.total_batch_idx
         if self.every_n_batches and batches % self.every_n_batches == 0:
             self.write_grid(trainer, pl_module, "train")
 
@@ -231,7 +231,7 @@ class BestMetricSummary(pl.Callback):
             return
         if self._improves(float(value)):
             self.best = float(value)
-            self.best_step = int(trainer.fit_loop.epoch_loop._batches_that_stepped)
+            self.best_step = int(trainer.fit_loop.epoch_loop.total_batch_idx)
             self.best_epoch = int(trainer.current_epoch)
         if not trainer.is_global_zero:
             return

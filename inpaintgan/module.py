@@ -353,7 +353,7 @@ class InpaintingModule(pl.LightningModule):
         return path
 
     def _batches_seen(self) -> int:
-        return self.trainer.fit_loop.epoch_loop._batches_that_stepped if self._trainer else 0
+        return self.trainer.fit_loop.epoch_loop.total_batch_idx if self._trainer else 0
 
     def on_train_epoch_end(self) -> None:
         schedulers = self.lr_schedulers()
