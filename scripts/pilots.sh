@@ -82,54 +82,10 @@ print(f"wrote {target}")
 EOF
 
 # The plaid, before and after: the same val photos filled by the paper model at the first
-# pilot setting, at the chosen budget / learning rate, and with resize upsampling.
-"$PY" - "$WORK" "$SCENES" "$FIGURE" <<'EOF'
-import sys
-from pathlib import Path
-
-import numpy as np
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
-from PIL import Image, ImageDraw
-
-from inpaintgan.config import CONFIG_DIR
-
-work, scenes, target = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-    cfg = compose("train", overrides=["+experiment=scenes_small", f"data.root={scenes}"])
-dataset = instantiate(cfg.data, mask=instantiate(cfg.mask), eval_mask=instantiate(cfg.eval_mask),
-                      seed=cfg.seed).dataset("val")
-columns = [("masked", None), ("1k, convT", "paper_plain_box"), ("1k, no GAN", "paper_noadv"),
-           ("1k, no shift", "paper_noshift"), ("2k cos, convT", "paper_2k_cos_lr4"),
-           ("2k cos, resize", "paper_2k_cos_lr4_resize"), ("ground truth", None)]
-REDISTRIBUTABLE = ("CC0", "CC-BY", "GPL")  # licences of shared/data/embeddable/scenes
-licences = {}
-sources = Path(scenes) / "SOURCES.tsv"
-if sources.is_file():
-    for line in sources.read_text().splitlines()[1:]:
-        fields = line.split("\t")
-        licences[fields[0]] = fields[-1]
-free = [i for i in range(len(dataset))
-        if licences.get(dataset.path(i).name, "").startswith(REDISTRIBUTABLE)]
-size, pad, header = 128, 2, 16
-rows = (free or list(range(len(dataset))))[:4]
-canvas = Image.new("RGB", (len(columns) * (size + pad) - pad,
-                           header + len(rows) * (size + pad) - pad), "white")
-draw = ImageDraw.Draw(canvas)
-for c, (title, _) in enumerate(columns):
-    draw.text((c * (size + pad) + 4, 2), title, fill="black")
-for r, index in enumerate(rows):
-    sample = dataset[index]
-    image = sample["image"].permute(1, 2, 0).numpy()
-    mask = sample["mask"][0].numpy()[..., None]
-    tiles = {"masked": image * (1 - mask) + mask, "ground truth": image}
-    for c, (title, run) in enumerate(columns):
-        if run is None:
-            tile = Image.fromarray((tiles[title] * 255).round().astype(np.uint8))
-        else:
-            tile = Image.open(work / f"eval_{run}" / "images" / f"{sample['name']}.png")
-        canvas.paste(tile, (c * (size + pad), header + r * (size + pad)))
-target.parent.mkdir(parents=True, exist_ok=True)
-canvas.save(target, optimize=True)
-print(f"wrote {target} ({target.stat().st_size // 1024} KiB)")
-EOF
+# pilot setting, without the GAN term, without the shift layer, at the chosen budget /
+# learning rate, and with resize upsampling.
+"$PY" scripts/sample_figure.py "$SCENES" val "$FIGURE" \
+  "1k, convT=$WORK/eval_paper_plain_box/images" "1k, no GAN=$WORK/eval_paper_noadv/images" \
+  "1k, no shift=$WORK/eval_paper_noshift/images" \
+  "2k cos, convT=$WORK/eval_paper_2k_cos_lr4/images" \
+  "2k cos, resize=$WORK/eval_paper_2k_cos_lr4_resize/images"

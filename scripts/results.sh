@@ -161,65 +161,16 @@ for s in summary:
           f"{s['hole_psnr']:.2f}  train {s.get('train_seconds', 0):.0f} s")
 EOF
 
-# 4. The figure: masked | CE | Shift-Net | ours | mean fill | ground truth, seed 1, for every
-#    third test photo whose licence allows redistribution (chosen before any output).
+# 4. The figure: masked | CE | Shift-Net | ours | ours, resize | mean fill | Telea | ground
+#    truth, seed 1, for every third test photo whose licence allows redistribution.
 first=${SEEDS%% *}
-"$PY" - "$WORK" "$SCENES" "$FIGURE" "$first" "$MODELS" <<'EOF'
-import sys
-from pathlib import Path
-
-import numpy as np
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
-from PIL import Image, ImageDraw
-
-from inpaintgan.config import CONFIG_DIR
-
-work, scenes, target, seed = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4]
-models = sys.argv[5].split()
-REDISTRIBUTABLE = ("CC0", "CC-BY", "GPL")  # licences of shared/data/embeddable/scenes
-with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-    cfg = compose("train", overrides=["+experiment=scenes_small", f"data.root={scenes}"])
-datamodule = instantiate(cfg.data, mask=instantiate(cfg.mask),
-                         eval_mask=instantiate(cfg.eval_mask), seed=cfg.seed)
-dataset = datamodule.dataset("test")
-licences = {}
-sources = Path(scenes) / "SOURCES.tsv"
-if sources.is_file():
-    for line in sources.read_text().splitlines()[1:]:
-        fields = line.split("\t")
-        licences[fields[0]] = fields[-1]
-free = [i for i in range(len(dataset))
-        if licences.get(dataset.path(i).name, "").startswith(REDISTRIBUTABLE)]
-rows = (free or list(range(len(dataset))))[::3][:4]
-
-titles = {"ce": "CE", "shiftnet": "Shift-Net", "paper": "ours", "paper_resize": "ours, resize"}
-columns = [("masked", None)] + [(t, f"{m}_s{seed}") for m, t in titles.items() if m in models]
-columns += [("mean fill", "mean_fill"), ("Telea", "telea"), ("ground truth", None)]
-size, pad, header = 128, 2, 16
-canvas = Image.new("RGB", (len(columns) * (size + pad) - pad,
-                           header + len(rows) * (size + pad) - pad), "white")
-draw = ImageDraw.Draw(canvas)
-for c, (title, _) in enumerate(columns):
-    draw.text((c * (size + pad) + 4, 2), title, fill="black")
-for r, index in enumerate(rows):
-    sample = dataset[index]
-    image = sample["image"].permute(1, 2, 0).numpy()
-    mask = sample["mask"][0].numpy()[..., None]
-    tiles = {"masked": image * (1 - mask) + mask, "ground truth": image}
-    for c, (title, run) in enumerate(columns):
-        if run is None:
-            tile = Image.fromarray((tiles[title] * 255).round().astype(np.uint8))
-        else:
-            tile = Image.open(work / "eval" / run / "images" / f"{sample['name']}.png")
-        canvas.paste(tile, (c * (size + pad), header + r * (size + pad)))
-    print("figure row:", sample["name"], licences.get(dataset.path(index).name, "?"))
-target.parent.mkdir(parents=True, exist_ok=True)
-canvas.save(target, optimize=True)
-if target.stat().st_size > 500_000:  # keep the committed figure small
-    canvas.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
-print(f"wrote {target} ({target.stat().st_size // 1024} KiB)")
-EOF
+columns=()
+for pair in ce:CE shiftnet:Shift-Net paper:ours "paper_resize:ours, resize"; do
+  model=${pair%%:*}
+  [[ " $MODELS " == *" $model "* ]] && columns+=("${pair#*:}=$WORK/eval/${model}_s$first/images")
+done
+columns+=("mean fill=$WORK/eval/mean_fill/images" "Telea=$WORK/eval/telea/images")
+"$PY" scripts/sample_figure.py "$SCENES" test "$FIGURE" "${columns[@]}" --every 3
 
 # 5. The table and the paired differences, computed by the report command.
 pairs=()
