@@ -375,7 +375,7 @@ class SignalAfterFirstBatch:
 
         class _Send(pl.Callback):
             def on_train_batch_end(self, trainer: Any, *args: Any, **kwargs: Any) -> None:
-                if trainer.fit_loop.epoch_loop._batches_that_stepped == 1:
+                if trainer.fit_loop.epoch_loop.total_batch_idx == 1:
                     os.kill(os.getpid(), signum)
 
         return _Send()
@@ -394,8 +394,14 @@ def test_interrupt_saves_last_ckpt_and_says_where(
         ],
         tmp_path,
     )
-    with pytest.raises(BaseException) as info:  # noqa: PT011 - SystemExit or SIGTERMException
-        train(cfg)
+    # As in a terminal: a shell that starts jobs in the background hands them SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt handler of its own.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(BaseException) as info:  # noqa: PT011 - SystemExit or SIGTERMException
+            train(cfg)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert isinstance(info.value, SystemExit | KeyboardInterrupt)
     last = tmp_path / "checkpoints" / "last.ckpt"
     assert last.is_file()
