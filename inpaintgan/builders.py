@@ -14,7 +14,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from inpaintgan.errors import UserError
-from inpaintgan.module import InpaintingModule, channels_last_for
+from inpaintgan.module import InpaintingModule
+from inpaintgan.speed import channels_last_for
 
 __all__ = ["build_module", "git_commit"]
 

@@ -17,19 +17,15 @@ from inpaintgan.checkpoints import CHECKPOINT_KEY, checkpoint_metadata
 from inpaintgan.errors import NonFiniteLossError
 from inpaintgan.metrics import InpaintingMetrics
 from inpaintgan.models.base import GeneratorOutput, composite
+from inpaintgan.speed import (
+    align_optimizer_state,
+    apply_memory_format,
+    channels_last_for,
+    compile_networks,
+)
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
-
-
-def channels_last_for(setting: bool | str, device: torch.device) -> bool:
-    """The ``channels_last`` rule: ``auto`` means on CUDA (tensor cores want NHWC; on the CPU
-    oneDNN is faster with NCHW here); ``true`` / ``false`` as given."""
-    if setting not in (True, False, "auto"):
-        raise ValueError(f"channels_last must be true, false or auto, got {setting!r}")
-    if setting == "auto":
-        return device.type == "cuda"
-    return bool(setting)
 
 
 class Generated(NamedTuple):
@@ -106,21 +102,16 @@ class InpaintingModule(pl.LightningModule):
 
     # ---------------------------------------------------------------------- speed
     def use_channels_last(self, device: torch.device) -> bool:
-        """Whether to train in channels_last on ``device`` (:func:`channels_last_for`)."""
+        """Whether to train in channels_last on ``device`` (:func:`speed.channels_last_for`)."""
         return channels_last_for(self.channels_last, device)
 
     def apply_memory_format(self, device: torch.device) -> None:
-        """Put every parameter in channels_last if configured (convolutions then produce
-        channels_last activations whatever the layout of the input batch)."""
-        if self.use_channels_last(device):
-            self.to(memory_format=torch.channels_last)
+        """channels_last weights when configured for ``device`` (:mod:`inpaintgan.speed`)."""
+        apply_memory_format(self, self.channels_last, device)
 
     def compile_networks(self) -> None:
-        """``torch.compile`` the generator and the discriminator in place (``nn.Module.compile``:
-        parameters and checkpoint keys stay the same)."""
-        self.generator.compile()
-        if self.discriminator is not None:
-            self.discriminator.compile()
+        """``torch.compile`` the generator and the discriminator in place."""
+        compile_networks(self.generator, self.discriminator)
 
     def setup(self, stage: str) -> None:
         """Memory format and compilation for the device the Trainer will run on (once: a
@@ -131,19 +122,8 @@ class InpaintingModule(pl.LightningModule):
             self.compile_networks_on_setup = False
 
     def on_train_start(self) -> None:
-        """A resumed optimiser state must have its parameters' strides (channels_last or not,
-        the run that saved it may have differed): fused Adam pairs elements by memory order."""
-        for optimizer in self.trainer.optimizers:
-            for group in optimizer.param_groups:
-                for param in group["params"]:
-                    state = optimizer.state.get(param, {})
-                    for key, value in state.items():
-                        if (
-                            isinstance(value, Tensor)
-                            and value.shape == param.shape
-                            and value.stride() != param.stride()
-                        ):
-                            state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+        """A resumed optimiser state gets its parameters' strides (:mod:`inpaintgan.speed`)."""
+        align_optimizer_state(self.trainer.optimizers)
 
     # ----------------------------------------------------------------- optimisers
     def configure_optimizers(self) -> Any:

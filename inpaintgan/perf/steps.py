@@ -17,9 +17,10 @@ from inpaintgan.builders import build_module
 from inpaintgan.errors import UsageError
 from inpaintgan.losses import guidance_loss, reconstruction_loss
 from inpaintgan.models.shift import shift_known_to_hole
-from inpaintgan.module import InpaintingModule, channels_last_for
+from inpaintgan.module import InpaintingModule
 from inpaintgan.perf.memory import OtherLoad, PeakMemory, cpu_allocated_peak_bytes
 from inpaintgan.perf.timing import Clock, measure
+from inpaintgan.speed import channels_last_for
 
 __all__ = [
     "Parts",
