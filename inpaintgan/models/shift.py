@@ -5,18 +5,25 @@ feature vectors) against every known-region position of the encoder feature of t
 image, and the best-matching encoder vector is pasted there. This is what the paper's
 "shift-connection layer" re-arranges (NOTES.md, ambiguity 4).
 
-Design, for speed and memory (issue 7):
+Two implementations of one rule, equal to a brute-force loop (tests/test_shift.py):
 
-* Only hole queries and known keys enter the similarity matmul: positions are sorted so that
-  every image's holes (resp. known positions) come first, and the batch is padded to the
-  largest hole (resp. known) count; padded keys are masked out. No per-image Python loop.
-* Queries need no normalisation (a positive per-query factor does not change the argmax);
-  keys are divided by ``max(‖e‖, eps)``, so zero vectors give similarity 0, never NaN.
-* Similarities are computed in float32 under ``no_grad`` and in query chunks bounded by
-  :data:`SIMILARITY_CHUNK_ELEMENTS`, so a 128×128 map stays well under 2 GB.
-* The chosen vectors are gathered and scattered (no dense ``[B, HW, HW]`` one-hot paste):
-  autograd carries the output's gradient to ``encoder`` at the chosen positions only, and
-  nothing flows through the argmax or into ``decoder``.
+* ``dense`` — static shapes, no host synchronisation: the ``[B, N, N]`` similarity of every
+  position against every position (N = h·w), known keys only (hole keys masked to −inf),
+  then argmax and ``gather``. Nothing depends on the hole's size or position, so
+  ``torch.compile(fullgraph=True)`` does not recompile for a new hole, and ONNX/TorchScript
+  exports keep the data-dependent gather as such. Used on GPUs (128 MiB at batch 32 and 32²),
+  under compile, tracing and export. Large maps are chunked over queries in eager mode only.
+* ``compact`` — only hole queries × known keys enter the matmul (positions sorted so every
+  image's holes, resp. known positions, come first, padded to the largest count): about 5×
+  fewer FLOPs for a quarter-size hole, which is what the CPU wants; it reads the hole counts
+  on the host (``.item()``), so it is used in eager mode on the CPU only.
+
+Both: queries need no normalisation (a positive per-query factor does not change the
+argmax); keys are divided by ``max(‖e‖, eps)``, so zero vectors give similarity 0, never NaN;
+similarities are float32 under ``no_grad`` even under autocast; ties go to the first known
+position in raster order; the output keeps the encoder's memory layout (channels_last stays
+channels_last), and autograd carries its gradient to ``encoder`` at the chosen positions
+only: nothing flows through the argmax or into ``decoder``.
 """
 
 from __future__ import annotations
@@ -25,10 +32,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["SIMILARITY_CHUNK_ELEMENTS", "ShiftLayer", "feature_hole", "shift_known_to_hole"]
+__all__ = [
+    "DENSE_CHUNK_ELEMENTS",
+    "SHIFT_METHODS",
+    "SIMILARITY_CHUNK_ELEMENTS",
+    "ShiftLayer",
+    "feature_hole",
+    "shift_known_to_hole",
+]
 
-#: Upper bound on the elements of one similarity block (float32: 16 MiB, cache-friendly).
+#: Upper bound on the elements of one compact similarity block (float32: 16 MiB).
 SIMILARITY_CHUNK_ELEMENTS = 4 * 1024 * 1024
+
+#: Eager dense similarities above this many elements are computed in query chunks (1 GiB).
+DENSE_CHUNK_ELEMENTS = 256 * 1024 * 1024
+
+#: ``auto`` picks ``compact`` in eager mode on the CPU and ``dense`` everywhere else.
+SHIFT_METHODS = ("auto", "dense", "compact")
 
 _EPS = 1e-8
 
@@ -40,6 +60,8 @@ def feature_hole(mask: Tensor, size: tuple[int, int], threshold: float = 0.5) ->
     of its cell are missing (area average of the mask, then ``>= threshold``). With the
     default 0.5 a cell counts as missing when half or more of it is. A hole smaller than
     that at this resolution vanishes: the result is all False and the shift is a no-op.
+    When ``H/h`` and ``W/w`` are integers (always, in the U-Net) the average is an
+    ``avg_pool2d`` with that fixed factor, so an export stays valid at every image size.
 
     Args:
         mask: float ``[B, 1, H, W]``, 1 = missing pixel.
@@ -49,11 +71,43 @@ def feature_hole(mask: Tensor, size: tuple[int, int], threshold: float = 0.5) ->
     Returns:
         bool ``[B, 1, h, w]``, True where the feature position is missing.
     """
-    coverage = F.adaptive_avg_pool2d(mask.float(), size)
+    height, width = mask.shape[-2:]
+    h, w = int(size[0]), int(size[1])
+    if height % h == 0 and width % w == 0:
+        coverage = F.avg_pool2d(mask.float(), (height // h, width // w))
+    else:
+        coverage = F.adaptive_avg_pool2d(mask.float(), (h, w))
     return coverage >= threshold
 
 
-def shift_known_to_hole(decoder: Tensor, encoder: Tensor, hole: Tensor) -> Tensor:
+def _capturing_graph() -> bool:
+    """True while torch.compile, TorchScript tracing/scripting or ONNX export records us."""
+    return bool(
+        torch.compiler.is_compiling()
+        or torch.jit.is_tracing()
+        or torch.jit.is_scripting()
+        or torch.onnx.is_in_onnx_export()
+    )
+
+
+def _resolve_method(method: str, device: torch.device) -> str:
+    if method not in SHIFT_METHODS:
+        raise ValueError(f"shift method must be one of {SHIFT_METHODS}, got {method!r}")
+    if method != "auto":
+        return method
+    return "compact" if device.type == "cpu" and not _capturing_graph() else "dense"
+
+
+def _layout(tensor: Tensor) -> torch.memory_format:
+    """channels_last when ``tensor`` is laid out so (and not also plain contiguous)."""
+    if tensor.is_contiguous(memory_format=torch.channels_last) and not tensor.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def shift_known_to_hole(
+    decoder: Tensor, encoder: Tensor, hole: Tensor, method: str = "auto"
+) -> Tensor:
     """Paste into every hole position the most similar known encoder vector.
 
     For each image ``b`` and each hole position ``p`` (``hole[b, 0, p]`` True) the output is
@@ -66,9 +120,11 @@ def shift_known_to_hole(decoder: Tensor, encoder: Tensor, hole: Tensor) -> Tenso
         decoder: float ``[B, C, H, W]``, the query features (decoder, damaged input).
         encoder: float ``[B, C, H, W]``, the features to copy from (mirrored encoder level).
         hole: bool ``[B, 1, H, W]`` (or ``[B, H, W]``), True where the position is missing.
+        method: ``auto`` | ``dense`` | ``compact`` (module docstring); same result.
 
     Returns:
-        ``[B, C, H, W]`` in ``encoder``'s dtype; differentiable w.r.t. ``encoder`` only.
+        ``[B, C, H, W]`` in ``encoder``'s dtype and memory layout; differentiable w.r.t.
+        ``encoder`` only.
     """
     if decoder.shape != encoder.shape or decoder.dim() != 4:
         raise ValueError(
@@ -76,12 +132,51 @@ def shift_known_to_hole(decoder: Tensor, encoder: Tensor, hole: Tensor) -> Tenso
             f"{tuple(decoder.shape)} and {tuple(encoder.shape)}"
         )
     b, c, h, w = encoder.shape
-    n = h * w
     if hole.shape[0] != b or tuple(hole.shape[-2:]) != (h, w) or hole.numel() != b * h * w:
         raise ValueError(f"hole must be [B, 1, H, W] matching the features, got {hole.shape}")
-    hole_flat = hole.reshape(b, n).to(torch.bool)
+    hole_flat = hole.reshape(b, h * w).to(torch.bool)
+    if _resolve_method(method, encoder.device) == "dense":
+        out = _dense_shift(decoder, encoder, hole_flat)
+    else:
+        out = _compact_shift(decoder, encoder, hole_flat)
+    return out.contiguous(memory_format=_layout(encoder))
+
+
+def _dense_shift(decoder: Tensor, encoder: Tensor, hole_flat: Tensor) -> Tensor:
+    """The ``dense`` method: static shapes, rows ``[B, N, C]`` (a view for channels_last)."""
+    b, c, h, w = encoder.shape
+    n = h * w
+    enc_rows = encoder.permute(0, 2, 3, 1).reshape(b, n, c)  # [B, N, C]
+    known = ~hole_flat  # [B, N]
+    # float32 similarities even under autocast (which would run bmm in half precision).
+    with torch.no_grad(), torch.autocast(encoder.device.type, enabled=False):
+        queries = decoder.detach().permute(0, 2, 3, 1).reshape(b, n, c).float()
+        keys = enc_rows.detach().float()
+        keys = keys * keys.square().sum(dim=2, keepdim=True).clamp_min(_EPS**2).rsqrt()
+        keys_t = keys.transpose(1, 2)  # [B, C, N]
+        blocked = ~known[:, None, :]  # [B, 1, N]: hole keys never win
+        chunk = n
+        if not _capturing_graph() and b * n * n > DENSE_CHUNK_ELEMENTS:
+            chunk = max(1, DENSE_CHUNK_ELEMENTS // (b * n))
+        best = [
+            torch.bmm(queries[:, start : start + chunk], keys_t)
+            .masked_fill(blocked, float("-inf"))
+            .argmax(dim=2)
+            for start in range(0, n, chunk)
+        ]
+        source = best[0] if len(best) == 1 else torch.cat(best, dim=1)  # [B, N]
+    valid = hole_flat & known.any(dim=1, keepdim=True)  # a hole query with a known key
+    pasted = enc_rows.gather(1, source[:, :, None].expand(b, n, c))  # [B, N, C]
+    pasted = pasted * valid[:, :, None].to(pasted.dtype)
+    return pasted.reshape(b, h, w, c).permute(0, 3, 1, 2)
+
+
+def _compact_shift(decoder: Tensor, encoder: Tensor, hole_flat: Tensor) -> Tensor:
+    """The ``compact`` method: hole queries × known keys only (reads counts on the host)."""
+    b, c, h, w = encoder.shape
+    n = h * w
     enc_flat = encoder.reshape(b, c, n)
-    out = torch.zeros_like(enc_flat, memory_format=torch.contiguous_format)
+    out = torch.zeros(b, c, n, dtype=encoder.dtype, device=encoder.device)
     n_hole = hole_flat.sum(dim=1)  # [B]
     q_max = int(n_hole.max()) if b else 0
     k_max = int((n - n_hole).max()) if b else 0
@@ -94,7 +189,7 @@ def shift_known_to_hole(decoder: Tensor, encoder: Tensor, hole: Tensor) -> Tenso
         pasted = enc_flat.gather(2, source_pos[:, None, :].expand(b, c, q_max))  # [B, C, Q]
         pasted = pasted * valid[:, None, :].to(pasted.dtype)
         # Padded queries are distinct known positions: they receive 0, their value anyway.
-        out.scatter_(2, query_pos[:, None, :].expand(b, c, q_max), pasted)
+        out = out.scatter(2, query_pos[:, None, :].expand(b, c, q_max), pasted)
     return out.reshape(b, c, h, w)
 
 
@@ -143,9 +238,19 @@ class ShiftLayer(nn.Module):
     """Shift-connection: ``[decoder, encoder, shift(decoder, encoder, hole)]`` ("triple").
 
     Shapes: decoder, encoder ``[B, C, h, w]``, hole bool ``[B, 1, h, w]`` →
-    ``[B, 3C, h, w]``. No parameters; the guidance loss supervises the decoder feature.
+    ``[B, 3C, h, w]`` (channels_last when the inputs are). No parameters; the guidance
+    loss supervises the decoder feature. ``method`` picks the implementation
+    (:data:`SHIFT_METHODS`; ``auto`` by default).
     """
 
+    def __init__(self, method: str = "auto") -> None:
+        super().__init__()
+        _resolve_method(method, torch.device("cpu"))  # refuses an unknown name now
+        self.method = method
+
     def forward(self, decoder: Tensor, encoder: Tensor, hole: Tensor) -> Tensor:
-        shifted = shift_known_to_hole(decoder, encoder, hole)
+        shifted = shift_known_to_hole(decoder, encoder, hole, self.method)
         return torch.cat([decoder, encoder, shifted], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"method={self.method!r}"

@@ -146,6 +146,9 @@ class UNetGenerator(nn.Module):
             :class:`ImprovedSEBlock` with its defaults; Hydra: a ``_partial_`` config).
         shift_level: decoder level of the shift-connection layer, or None for a plain skip.
         hole_threshold: fraction of missing pixels that makes a feature position a hole.
+        shift_method: implementation of the shift (:data:`~inpaintgan.models.shift.SHIFT_METHODS`):
+            ``auto`` = ``compact`` in eager mode on the CPU, ``dense`` (static shapes) on
+            GPUs and under compile / export. Both give the same result.
         upsample: decoder upsampling, ``transpose`` (4×4 stride-2 transposed convs, pix2pix /
             Shift-Net) or ``resize`` (nearest ×2 + 3×3 conv); see :class:`UpBlock`.
     """
@@ -164,6 +167,7 @@ class UNetGenerator(nn.Module):
         shift_level: int | None = 3,
         hole_threshold: float = 0.5,
         upsample: str = "transpose",
+        shift_method: str = "auto",
     ):
         super().__init__()
         self.depth = resolve_depth(image_size, depth, max_depth)
@@ -197,7 +201,7 @@ class UNetGenerator(nn.Module):
         )
         make_se = se_block if se_block is not None else ImprovedSEBlock
         self.se = nn.ModuleDict({str(i): make_se(widths[i]) for i in self.se_levels})
-        self.shift = ShiftLayer() if shift_level is not None else None
+        self.shift = ShiftLayer(shift_method) if shift_level is not None else None
 
         def up_in(i: int) -> int:
             if i == self.depth:
