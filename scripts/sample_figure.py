@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from PIL import Image, ImageDraw
 
 from inpaintgan.config import CONFIG_DIR
+from inpaintgan.data import image_to_float, mask_to_float
 
 REDISTRIBUTABLE = ("CC0", "CC-BY", "GPL")  # licences of shared/data/embeddable/scenes
 
@@ -65,8 +66,8 @@ def main() -> None:
         draw.text((c * (size + pad) + 4, 2), title, fill="black")
     for r, index in enumerate(rows):
         sample = dataset[index]
-        image = sample["image"].permute(1, 2, 0).numpy()
-        mask = sample["mask"][0].numpy()[..., None]
+        image = image_to_float(sample["image"]).permute(1, 2, 0).numpy()
+        mask = mask_to_float(sample["mask"])[0].numpy()[..., None]
         tiles = {"masked": image * (1 - mask) + mask, "ground truth": image}
         for c, (title, folder) in enumerate(columns):
             if folder is None:

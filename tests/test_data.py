@@ -17,7 +17,14 @@ from PIL import Image
 from torch.utils.data import DataLoader, DistributedSampler
 
 from inpaintgan.data.bench import benchmark_loader
-from inpaintgan.data.datamodule import REPORT_KEY, InpaintingDataModule, ReportingDataLoader
+from inpaintgan.data.datamodule import (
+    REPORT_KEY,
+    InpaintingDataModule,
+    ReportingDataLoader,
+    evenly_spread,
+    image_to_float,
+    to_float_batch,
+)
 from inpaintgan.data.datasets import (
     CelebASource,
     FolderSource,
@@ -57,12 +64,15 @@ def _one_line_error(call, *fragments: str) -> str:
 
 
 def _check_batch(batch: dict, size: int = SIZE) -> None:
+    """A loader batch: uint8 images and bool masks; to_float_batch → float [0,1] / {0,1}."""
     assert set(batch) == {"image", "mask", "name"}
     n = len(batch["name"])
-    assert batch["image"].shape == (n, 3, size, size) and batch["image"].dtype == torch.float32
-    assert batch["mask"].shape == (n, 1, size, size) and batch["mask"].dtype == torch.float32
-    assert 0 <= batch["image"].min() and batch["image"].max() <= 1
-    assert set(batch["mask"].unique().tolist()) <= {0.0, 1.0}
+    assert batch["image"].shape == (n, 3, size, size) and batch["image"].dtype == torch.uint8
+    assert batch["mask"].shape == (n, 1, size, size) and batch["mask"].dtype == torch.bool
+    floats = to_float_batch(batch)
+    assert floats["image"].dtype == floats["mask"].dtype == torch.float32
+    assert 0 <= floats["image"].min() and floats["image"].max() <= 1
+    assert set(floats["mask"].unique().tolist()) <= {0.0, 1.0}
 
 
 def _by_name(loader) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -262,6 +272,7 @@ def test_sample_config_batches():
     _check_batch(batch, 128)
     val = next(iter(dm.val_dataloader()))
     _check_batch(val, 128)
+    val = to_float_batch(val)
     assert val["mask"].mean(dim=(1, 2, 3)).tolist() == [0.25] * 4  # 64² of 128²
     hole = val["mask"].bool().expand_as(val["image"])
     assert val["image"][~hole].std() > 0.1  # real photos, not blank
@@ -296,14 +307,15 @@ def test_training_crops_flips_and_upscaling(tmp_path):
         train.set_epoch(epoch)
         item = train[0]
         assert item["image"].shape == (3, SIZE, SIZE) and not item["upscaled"]
-        crops.add(item["image"].sum().item())
+        crops.add(item["image"].sum(dtype=torch.int64).item())
     assert len(crops) > 6  # random crop positions / flips per epoch
     tiny = train[1]
     assert tiny["upscaled"] and tiny["image"].shape == (3, SIZE, SIZE)
     evaluation = InpaintingDataset(paths, SIZE, CenterMask(), train=False)
     wide = Image.open(paths[0]).resize((96, SIZE), Image.Resampling.BICUBIC)
     expected = np.asarray(wide)[:, 32:64].transpose(2, 0, 1) / 255
-    assert np.abs(evaluation[0]["image"].numpy() - expected).max() < 0.05  # center crop
+    center = image_to_float(evaluation[0]["image"]).numpy()
+    assert np.abs(center - expected).max() < 0.05  # center crop
 
 
 def test_load_size_random_crop(tmp_path):
@@ -313,7 +325,7 @@ def test_load_size_random_crop(tmp_path):
     seen = set()
     for epoch in range(8):
         dataset.set_epoch(epoch)
-        seen.add(round(dataset[0]["image"].mean().item(), 6))
+        seen.add(round(image_to_float(dataset[0]["image"]).mean().item(), 6))
     assert len(seen) > 4
 
 
@@ -400,14 +412,17 @@ class _Probe(pl.LightningModule):
         super().__init__()
         self.conv = torch.nn.Conv2d(3, 3, 1)
         self.epochs: list[int] = []
+        self.dtypes: list[tuple[torch.dtype, torch.dtype]] = []
 
     def training_step(self, batch, _):
         assert set(batch) == {"image", "mask", "name"}
         self.epochs.append(int(self.trainer.datamodule.datasets["train"]._epoch.item()))
+        self.dtypes.append((batch["image"].dtype, batch["mask"].dtype))
         return (self.conv(batch["image"]) * batch["mask"]).mean()
 
     def validation_step(self, batch, _):
         assert set(batch) == {"image", "mask", "name"}
+        self.dtypes.append((batch["image"].dtype, batch["mask"].dtype))
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.01)
@@ -429,6 +444,8 @@ def test_trainer_fit_uses_trainer_epoch(tmp_path):
     )
     trainer.fit(probe, datamodule=dm)
     assert probe.epochs == [0, 0, 1, 1]
+    # the data module's on_after_batch_transfer hands the model floats, train and val
+    assert len(probe.dtypes) >= 5 and set(probe.dtypes) == {(torch.float32, torch.float32)}
 
 
 # --------------------------------------------------------------------------- broken files
@@ -502,7 +519,7 @@ def test_broken_mask_files_are_skipped(tmp_path, caplog):
     loader = dm.loader("all")
     with caplog.at_level(logging.WARNING, logger="inpaintgan"):
         for batch in loader:
-            assert (batch["mask"] == 1).all()
+            assert batch["mask"].all()
     assert loader.last_report.skipped and "broken.png" in caplog.text
 
 
@@ -516,3 +533,207 @@ def test_benchmark_loader_runs():
     result = benchmark_loader(num_workers=0, batch_size=4, size=32, num_batches=3)
     assert result.samples == 12 and result.samples_per_s > 0
     assert set(result.as_dict()) >= {"num_workers", "samples_per_s"}
+
+
+# --------------------------------------------------------------------------- uint8 batches
+
+
+def _old_float(batch: dict) -> dict:
+    """The float32 batch the datasets used to emit: numpy uint8 → float32, times 1/255."""
+    image = batch["image"].numpy().astype(np.float32)
+    return {
+        "image": torch.from_numpy(np.multiply(image, 1 / 255, out=image)),
+        "mask": torch.from_numpy(batch["mask"].numpy().astype(np.float32)),
+    }
+
+
+def test_uint8_batches_are_4x_smaller_and_normalise_to_the_old_floats_exactly():
+    dm = _module(SampleSource(), MixedMask([IrregularMask("medium"), RectMask()]), size=64)
+    dm.setup("fit")
+    for batch in (next(iter(dm.train_dataloader())), next(iter(dm.val_dataloader()))):
+        old = _old_float(batch)
+        compact = batch["image"].nbytes + batch["mask"].nbytes
+        assert old["image"].nbytes + old["mask"].nbytes == 4 * compact
+        new = to_float_batch(batch)
+        assert new["name"] == batch["name"]
+        for key in ("image", "mask"):
+            assert new[key].dtype == torch.float32 and torch.equal(new[key], old[key])
+        assert to_float_batch(new)["image"] is new["image"]  # idempotent: floats pass through
+    # every 8-bit value, bit for bit against numpy's float32 multiply
+    levels = torch.arange(256, dtype=torch.uint8).reshape(1, 1, 1, 256).expand(1, 3, 1, 256)
+    expected = np.arange(256, dtype=np.float32) * np.float32(1 / 255)
+    assert np.array_equal(image_to_float(levels)[0, 0, 0].numpy(), expected)
+    with pytest.raises(TypeError, match="uint8"):
+        image_to_float(torch.zeros(1, 3, 2, 2, dtype=torch.int32))
+
+
+def test_masks_are_the_generators_masks():
+    mask = IrregularMask("thin")
+    dataset = InpaintingDataset(SampleSource().paths("val"), 64, mask, train=False, seed=3)
+    for i in range(len(dataset)):
+        expected = mask(64, 64, dataset.rng(i))
+        assert dataset[i]["mask"].dtype == torch.bool
+        assert np.array_equal(dataset[i]["mask"][0].numpy().astype(np.float32), expected)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_to_float_batch_on_cuda_equals_the_cpu_floats():
+    dm = _module(SampleSource(), RectMask(), size=64, batch_size=6)
+    batch = next(iter(dm.loader("val")))
+    on_device = to_float_batch(batch, "cuda")
+    cpu = to_float_batch(batch)
+    assert on_device["image"].is_cuda and on_device["mask"].dtype == torch.float32
+    assert torch.equal(on_device["image"].cpu(), cpu["image"])
+    assert torch.equal(on_device["mask"].cpu(), cpu["mask"])
+
+
+# --------------------------------------------------------------------------- val subset
+
+
+def test_evenly_spread_subset():
+    assert evenly_spread(10, 4) == [0, 2, 5, 7]
+    assert (
+        evenly_spread(36_500, 2000)[:3] == [0, 18, 36] and len(evenly_spread(36_500, 2000)) == 2000
+    )
+    assert evenly_spread(5, 5) is None and evenly_spread(5, 9) is None  # whole split
+
+
+def test_val_subset_serves_the_full_pass_pairs_and_test_stays_whole():
+    mask = MixedMask([IrregularMask("medium"), RectMask()])
+    full = _module(SampleSource(), mask, size=48, batch_size=2)
+    part = _module(SampleSource(), mask, size=48, batch_size=2, val_subset=4)
+    full.setup("fit")
+    part.setup("fit")
+    whole, subset = _by_name(full.val_dataloader()), _by_name(part.val_dataloader())
+    assert len(whole) == 6 and len(subset) == 4
+    assert list(subset) == [list(whole)[i] for i in evenly_spread(6, 4)]
+    for name, (image, hole) in subset.items():  # the very (image, mask) pairs of a full pass
+        assert torch.equal(image, whole[name][0]) and torch.equal(hole, whole[name][1])
+    assert _by_name(part.val_dataloader()).keys() == subset.keys()  # frozen across passes
+    part.setup("test")
+    assert len(part.dataset("test")) == 6
+    _one_line_error(lambda: _module(SampleSource(), val_subset=0), "data.val_subset")
+
+
+def test_val_subset_from_the_config():
+    cfg = OmegaConf.load(CONF / "sample.yaml")
+    assert cfg.val_subset is None
+    cfg.num_workers, cfg.val_subset = 0, 3
+    dm = instantiate(cfg, mask=CenterMask(), seed=0)
+    dm.setup("validate")
+    assert len(dm.dataset("val")) == 3
+
+
+# --------------------------------------------------------------------------- Places365 scale
+
+
+def _places_train(root: Path, variant: str, folder: str, categories=("a/airfield", "b/bakery")):
+    """A training list of 3 images per category (challenge: 2 more each) and its images."""
+    lines = []
+    count = 5 if variant == "challenge" else 3
+    for c, category in enumerate(categories):
+        for i in range(1, count + 1):
+            rel = f"/{category}/{i:08d}.jpg"
+            _photo(root / folder / rel.lstrip("/"), (40, 40), seed=10 * c + i)
+            lines.append(f"{rel} {c}")
+    (root / f"places365_train_{variant}.txt").write_text("\n".join(lines) + "\n")
+
+
+def _places_val(root: Path, folder: str = "val_256", n: int = 3) -> None:
+    lines = [f"Places365_val_{i:08d}.jpg {i}" for i in range(1, n + 1)]
+    for i, line in enumerate(lines):
+        _photo(root / folder / line.split()[0], (40, 40), seed=50 + i)
+    (root / "places365_val.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_places_challenge_variant_and_torchvision_layout(tmp_path):
+    root = tmp_path / "p365"
+    _places_train(root, "challenge", "data_256_challenge")  # torchvision's challenge folder
+    _places_val(root)
+    source = Places2Source(root)  # only the challenge list: taken without a warning
+    assert len(source.paths("train")) == 10
+    assert source.paths("train")[0].parent.parent.parent.name == "data_256_challenge"
+    _places_train(root, "standard", "data_256_standard")
+    standard = Places2Source(root, variant="standard").paths("train")
+    assert len(standard) == 6 and "data_256_standard" in str(standard[0])
+    assert len(Places2Source(root, variant="challenge").paths("train")) == 10
+
+
+def test_places_both_lists_warn_once_and_explicit_variant_is_silent(tmp_path, recwarn):
+    root = tmp_path / "p365"
+    _places_train(root, "challenge", "data_256")  # official archives: both extract to data_256/
+    _places_train(root, "standard", "data_256")
+    _places_val(root)
+    with pytest.warns(UserWarning, match="places365_train_challenge.txt") as caught:
+        source = Places2Source(root)
+        assert len(source.paths("train")) == 6  # the standard list, as before
+        source.paths("val")
+    messages = [str(w.message) for w in caught if "Places365" in str(w.message)]
+    assert len(messages) == 1 and "\n" not in messages[0] and "data.variant=" in messages[0]
+    recwarn.clear()
+    for variant, n in (("standard", 6), ("challenge", 10)):
+        assert len(Places2Source(root, variant=variant).paths("train")) == n
+    assert not [w for w in recwarn if "Places365" in str(w.message)]
+
+
+def test_places_resolution_is_one_choice_for_every_split(tmp_path):
+    root = tmp_path / "p365"
+    _places_train(root, "standard", "data_large")
+    _places_val(root, "val_large")
+    _places_val(root, "val_256")  # a stray 256² val folder used to be picked for val
+    with pytest.warns(UserWarning, match="data.resolution="):
+        source = Places2Source(root)
+        _one_line_error(lambda: source.paths("train"), "data_256", "data.resolution=small")
+    large = Places2Source(root, resolution="large")
+    assert "data_large" in str(large.paths("train")[0]) and "val_large" in str(
+        large.paths("val")[0]
+    )
+    (root / "val_large").rename(root / "elsewhere")
+    _one_line_error(
+        lambda: Places2Source(root, resolution="large").paths("val"),
+        "val_large/",
+        "data.resolution=large",
+    )
+
+
+def test_places_chosen_layout_missing_is_one_line(tmp_path):
+    root = tmp_path / "p365"
+    _places_train(root, "standard", "data_256")
+    _places_val(root)
+    _one_line_error(
+        lambda: Places2Source(root, variant="challenge").paths("train"),
+        "places365_train_challenge.txt",
+        "not found",
+    )
+    # a Challenge list over the Standard images: its first entries exist, most do not
+    lines = [f"/a/airfield/{i:08d}.jpg 0" for i in range(1, 41)]
+    (root / "places365_train_challenge.txt").write_text("\n".join(lines) + "\n")
+    _one_line_error(
+        lambda: Places2Source(root, variant="challenge").paths("train"),
+        "entries sampled across",
+        "places365_train_challenge.txt",
+    )
+    folders = tmp_path / "easy"
+    _photo(folders / "train" / "a" / "1.jpg")
+    _photo(folders / "val" / "a" / "2.jpg")
+    assert len(Places2Source(folders).paths("train")) == 1
+    _one_line_error(lambda: Places2Source(folders, variant="standard").paths("train"), "variant")
+    with pytest.raises(ValueError, match="data.variant"):
+        Places2Source(root, variant="huge")
+    with pytest.raises(ValueError, match="data.resolution"):
+        Places2Source(root, resolution="256")
+
+
+def test_places_config_passes_variant_and_resolution(tmp_path):
+    root = tmp_path / "p365"
+    _places_train(root, "challenge", "data_large_challenge")
+    _places_val(root, "val_large")
+    cfg = OmegaConf.load(CONF / "places2.yaml")
+    cfg.root, cfg.variant, cfg.resolution = str(root), "challenge", "large"
+    cfg.num_workers, cfg.size, cfg.batch_size = 0, SIZE, 2
+    dm = instantiate(cfg, mask=CenterMask(), seed=0)
+    assert (dm.source.variant, dm.source.resolution) == ("challenge", "large")
+    dm.setup("fit")
+    assert len(dm.dataset("train")) == 10 and len(dm.dataset("val")) == 3
+    _check_batch(next(iter(dm.train_dataloader())))

@@ -1,6 +1,17 @@
-"""Data layer: image files → ``{"image", "mask", "name"}`` batches (see docs/data.md)."""
+"""Data layer: image files → ``{"image", "mask", "name"}`` batches (see docs/data.md).
 
-from inpaintgan.data.datamodule import InpaintingDataModule, ReportingDataLoader, collate
+Loaders yield uint8 images and bool masks; :func:`to_float_batch` gives float [0, 1] (the
+data module does it on the device during training).
+"""
+
+from inpaintgan.data.datamodule import (
+    InpaintingDataModule,
+    ReportingDataLoader,
+    collate,
+    image_to_float,
+    mask_to_float,
+    to_float_batch,
+)
 from inpaintgan.data.datasets import (
     CelebASource,
     FolderSource,
@@ -31,5 +42,8 @@ __all__ = [
     "SampleSource",
     "collate",
     "load_mask",
+    "image_to_float",
     "load_rgb",
+    "mask_to_float",
+    "to_float_batch",
 ]

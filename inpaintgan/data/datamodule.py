@@ -1,5 +1,10 @@
 """LightningDataModule serving ``{"image", "mask", "name"}`` batches from a source.
 
+Batches travel compact: ``image`` uint8, ``mask`` bool (a quarter of float32's bytes through
+worker queues, pinned memory and the host-device copy). :func:`to_float_batch` makes them
+float ``[0, 1]`` / ``{0, 1}``; the data module runs it on the device after each transfer
+(``on_after_batch_transfer``), and code that iterates a loader itself calls it.
+
 Skipped files are reported from the main process, whatever the number of workers: each
 sample carries the reasons its worker skipped files, :func:`collate` gathers them under
 ``REPORT_KEY``, and :class:`ReportingDataLoader` pops them off every batch (the model never
@@ -23,6 +28,37 @@ from inpaintgan.errors import DataError
 log = logging.getLogger(__name__)
 
 REPORT_KEY = "_report"
+_INV_255 = 1 / 255  # the float32 multiply the datasets used to do: results are bit-identical
+
+
+def image_to_float(image: torch.Tensor) -> torch.Tensor:
+    """uint8 images (0-255) → float32 in [0, 1]; floating tensors are returned unchanged."""
+    if image.is_floating_point():
+        return image
+    if image.dtype != torch.uint8:
+        raise TypeError(f"images must be uint8 or floating point, got {image.dtype}")
+    return image.to(torch.float32).mul_(_INV_255)
+
+
+def mask_to_float(mask: torch.Tensor) -> torch.Tensor:
+    """bool (or 0/1 integer) masks → float32 {0, 1}; floating tensors are returned unchanged."""
+    return mask if mask.is_floating_point() else mask.to(torch.float32)
+
+
+def to_float_batch(batch: dict, device: torch.device | str | None = None) -> dict:
+    """``batch`` with ``image`` as float [0, 1] and ``mask`` as float {0, 1}, on ``device``.
+
+    Idempotent (float tensors pass through); other keys are left as they are. Moving first
+    and converting on the device keeps the copy at a quarter of the float32 bytes.
+    """
+    out = dict(batch)
+    for key, convert in (("image", image_to_float), ("mask", mask_to_float)):
+        value = out.get(key)
+        if isinstance(value, torch.Tensor):
+            if device is not None:
+                value = value.to(device, non_blocking=True)
+            out[key] = convert(value)
+    return out
 
 
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -42,9 +78,11 @@ def collate(samples: list[dict]) -> dict:
     empty tensors.
     """
     kept = [s for s in samples if s["image"] is not None]
+    empty_image = torch.empty(0, 3, 0, 0, dtype=torch.uint8)
+    empty_mask = torch.empty(0, 1, 0, 0, dtype=torch.bool)
     return {
-        "image": _stack([s["image"] for s in kept]) if kept else torch.empty(0, 3, 0, 0),
-        "mask": _stack([s["mask"] for s in kept]) if kept else torch.empty(0, 1, 0, 0),
+        "image": _stack([s["image"] for s in kept]) if kept else empty_image,
+        "mask": _stack([s["mask"] for s in kept]) if kept else empty_mask,
         "name": [s["name"] for s in kept],
         REPORT_KEY: {
             "skipped": [reason for s in samples for reason in s.get("skipped", ())],
@@ -124,6 +162,14 @@ class ReportingDataLoader(DataLoader):
         report.upscaled += info["upscaled"]
 
 
+def evenly_spread(n: int, k: int) -> list[int] | None:
+    """``k`` positions spread evenly over ``range(n)`` (``i * n // k``), or None (all) when
+    ``k >= n``: a fixed subset that depends on nothing but the two counts."""
+    if k >= n:
+        return None
+    return [i * n // k for i in range(k)]
+
+
 class EpochRandomSampler(RandomSampler):
     """A shuffle that depends only on (seed, epoch), so a resumed run sees the same order.
 
@@ -149,6 +195,12 @@ class InpaintingDataModule(pl.LightningDataModule):
     ``mask`` draws training holes; ``eval_mask`` (default: ``mask``) draws the fixed
     validation/test holes. No sampler is passed, so Lightning shards every split across DDP
     ranks with its DistributedSampler; samples depend on (seed, index, epoch) only.
+    ``val_subset`` validates on that many images of the val split, evenly spread over its
+    list (every ``n / val_subset``-th), each with the mask it has in the whole split; the
+    test split stays whole. Batches are uint8/bool until :meth:`on_after_batch_transfer`
+    turns them into floats on the device. ``pin_memory`` applies only when CUDA is there.
+    ``root``, ``variant`` and ``resolution`` are the configs' user-facing keys, already
+    handed on to the source; they are kept for the record.
     """
 
     def __init__(
@@ -166,9 +218,16 @@ class InpaintingDataModule(pl.LightningDataModule):
         eval_batch_size: int | None = None,
         drop_last: bool = True,
         root: str | None = None,
+        val_subset: int | None = None,
+        variant: str | None = None,
+        resolution: str | None = None,
     ) -> None:
         super().__init__()
         self.root = root  # the configs' user-facing `data.root`, already passed to the source
+        self.variant, self.resolution = variant, resolution  # idem (Places365)
+        if val_subset is not None and int(val_subset) < 1:
+            raise DataError(f"data.val_subset must be a positive count or null, got {val_subset}")
+        self.val_subset = None if val_subset is None else int(val_subset)
         self.source, self.mask, self.eval_mask = source, mask, eval_mask or mask
         self.size, self.load_size, self.seed = int(size), load_size, int(seed)
         self.batch_size = int(batch_size)
@@ -185,6 +244,9 @@ class InpaintingDataModule(pl.LightningDataModule):
             paths = self.source.paths(split)
             if not paths:
                 raise DataError(f"the {split} split of {self.source!r} has no images")
+            subset = None
+            if split == "val" and self.val_subset is not None:
+                subset = evenly_spread(len(paths), self.val_subset)
             self.datasets[split] = InpaintingDataset(
                 paths,
                 self.size,
@@ -192,6 +254,7 @@ class InpaintingDataModule(pl.LightningDataModule):
                 train=train,
                 seed=self.seed,
                 load_size=self.load_size,
+                subset=subset,
             )
         return self.datasets[split]
 
@@ -221,10 +284,14 @@ class InpaintingDataModule(pl.LightningDataModule):
             # Without drop_last a last batch of one breaks BatchNorm; keep a tiny set usable.
             drop_last=train and self.drop_last and len(dataset) > batch_size,
             num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.persistent_workers,
             collate_fn=collate,
         )
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """Lightning's hook, on the device: uint8/bool batch → float (:func:`to_float_batch`)."""
+        return to_float_batch(batch)
 
     def train_dataloader(self) -> ReportingDataLoader:
         return self.loader("train")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -28,6 +29,7 @@ from inpaintgan.errors import DataError, ImageLoadError
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test", "all")
+SPREAD_CHECKS = 16  # listed files checked across a split list (see _check_listed)
 EXTENSIONS_TEXT = "/".join(e[1:] for e in IMAGE_EXTENSIONS)
 
 MaskGenerator = Callable[[int, int, np.random.Generator], np.ndarray]
@@ -95,6 +97,17 @@ def _check_listed(paths: list[Path], list_file: Path, expected: str) -> list[Pat
     if not any(p.is_file() for p in head):
         raise DataError(
             f"{head[0]} (listed in {list_file}) not found, nor the next {len(head) - 1} "
+            f"(expected {expected})"
+        )
+    # Entries spread over the whole list, the last included: a list over the wrong image set
+    # (e.g. the Challenge list over the Standard images) starts with files that exist.
+    last = len(paths) - 1
+    spread = sorted({round(i * last / (SPREAD_CHECKS - 1)) for i in range(SPREAD_CHECKS)})
+    missing = [paths[i] for i in spread if not paths[i].is_file()]
+    if 2 * len(missing) > len(spread):
+        raise DataError(
+            f"{len(missing)} of {len(spread)} entries sampled across {list_file} not found "
+            f"(first: {missing[0]}): the image folder does not hold this list's images "
             f"(expected {expected})"
         )
     return paths
@@ -272,64 +285,135 @@ class CelebASource(ImageSource):
 
 
 class Places2Source(ImageSource):
-    """Places365-Standard, in either official layout (``root`` points at the folder).
+    """Places365 (Standard or Challenge), in either official layout (``root`` points at it).
 
-    * file lists: ``places365_train_standard.txt`` (``/a/airfield/00000001.jpg 0``) over
-      ``data_256/`` (or ``train_256/``, ``data_large/``...), ``places365_val.txt``
-      (``Places365_val_00000001.jpg 165``) over ``val_256/`` (or ``val_large/``) and,
-      for ``test_split="test"``, ``places365_test.txt`` over ``test_256/``;
-    * folders: ``train/<category>/...`` and ``val/`` (any depth).
+    * file lists: ``places365_train_standard.txt`` (``/a/airfield/00000001.jpg 0``) or
+      ``places365_train_challenge.txt`` (``variant``) over the training images, and
+      ``places365_val.txt`` (``Places365_val_00000001.jpg 165``) over the validation images
+      (``places365_test.txt`` for ``test_split="test"``). Image folders, by ``resolution``
+      (torchvision's ``small=True/False``): ``small`` = the 256² archives (``data_256/``,
+      torchvision's ``data_256_standard/`` / ``data_256_challenge/``, ``val_256/``,
+      ``test_256/``), ``large`` = the full-resolution ones (``data_large*/``, ``val_large/``,
+      ``test_large/``). One resolution serves every split.
+    * folders: ``train/<category>/...`` and ``val/`` (any depth); no variant, no resolution.
 
+    ``variant`` / ``resolution`` None pick what is on disk; when both training lists (or both
+    resolutions) are there, one warning line says which was taken and how to choose. A chosen
+    layout that is not on disk is one :class:`DataError` naming the missing file or folder.
     The official validation set is also the test split by default (it is what inpainting
     papers report on; the test set's images carry no labels but are usable with
     ``test_split="test"``).
     """
 
-    TRAIN_LIST, VAL_LIST, TEST_LIST = (
-        "places365_train_standard.txt",
-        "places365_val.txt",
-        "places365_test.txt",
-    )
-    TRAIN_DIRS = (
-        "data_256",
-        "data_256_standard",
-        "train_256",
-        "train_256_places365standard",
-        "data_large",
-        "data_large_standard",
-        "train_large",
-        "train_large_places365standard",
-    )
-    VAL_DIRS, TEST_DIRS = ("val_256", "val_large"), ("test_256", "test_large")
+    VARIANTS, RESOLUTIONS = ("standard", "challenge"), ("small", "large")
+    TRAIN_LISTS = {v: f"places365_train_{v}.txt" for v in VARIANTS}
+    TRAIN_LIST = TRAIN_LISTS["standard"]
+    VAL_LIST, TEST_LIST = "places365_val.txt", "places365_test.txt"
+    _SIZE = {"small": "256", "large": "large"}
     EXPECTED = (
-        "Places365-Standard: places365_train_standard.txt + data_256/ (or train_256/) and "
-        "places365_val.txt + val_256/, or folders train/<category>/ and val/"
+        "Places365: places365_train_standard.txt (or _challenge.txt) + data_256/ and "
+        "places365_val.txt + val_256/ (or data_large/ + val_large/), or folders "
+        "train/<category>/ and val/"
     )
 
-    def __init__(self, root: str | os.PathLike, test_split: str = "val") -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        test_split: str = "val",
+        variant: str | None = None,
+        resolution: str | None = None,
+    ) -> None:
         if test_split not in ("val", "test"):
             raise ValueError(f"test_split must be 'val' or 'test', got {test_split!r}")
+        if variant not in (None, *self.VARIANTS):
+            raise ValueError(f"data.variant must be standard, challenge or null, got {variant!r}")
+        if resolution not in (None, *self.RESOLUTIONS):
+            raise ValueError(f"data.resolution must be small, large or null, got {resolution!r}")
         self.root, self.test_split = root, test_split
-        self._cache: dict[str, list[Path]] = {}
+        self.variant, self.resolution = variant, resolution
+        self._chosen: dict[str, str] = {}
+
+    @classmethod
+    def train_dirs(cls, variant: str, resolution: str) -> tuple[str, ...]:
+        """Training image folders accepted for (variant, resolution), most specific first."""
+        size = cls._SIZE[resolution]
+        names = (f"data_{size}_{variant}", f"data_{size}", f"train_{size}_places365{variant}")
+        return names + ((f"train_{size}",) if variant == "standard" else ())
+
+    @classmethod
+    def eval_dirs(cls, split: str, resolution: str) -> tuple[str, ...]:
+        """The val/test image folder for ``resolution`` (``val_256`` / ``val_large``...)."""
+        return (f"{split}_{cls._SIZE[resolution]}",)
+
+    def _list_names(self) -> tuple[str, ...]:
+        return (*self.TRAIN_LISTS.values(), self.VAL_LIST, self.TEST_LIST)
+
+    def _dirs(self, resolution: str) -> tuple[str, ...]:
+        train = {d for v in self.VARIANTS for d in self.train_dirs(v, resolution)}
+        evals = (*self.eval_dirs("val", resolution), *self.eval_dirs("test", resolution))
+        return (*sorted(train), *evals)
 
     def _layout(self, root: Path) -> str:
-        names = (self.TRAIN_LIST, self.VAL_LIST, *self.TRAIN_DIRS, *self.VAL_DIRS)
+        names = (*self._list_names(), *self._dirs("small"), *self._dirs("large"))
         if any((root / n).exists() for n in names):
             return "lists"
         if (root / "train").is_dir() or (root / "val").is_dir():
+            if self.variant is not None or self.resolution is not None:
+                raise DataError(
+                    f"data.root {root} holds the folders layout (train/, val/), which has no "
+                    "variant or resolution: leave data.variant and data.resolution null"
+                )
             return "folders"
         raise DataError(f"data.root {root} holds no Places365 layout (expected {self.EXPECTED})")
 
-    def _from_list(self, root: Path, list_name: str, dirs: Sequence[str]) -> list[Path]:
+    def chosen_variant(self, root: Path) -> str:
+        """``variant``, or the training list on disk (standard when both are, with a warning)."""
+        if self.variant is not None:
+            return self.variant
+        if "variant" not in self._chosen:
+            present = [v for v in self.VARIANTS if (root / self.TRAIN_LISTS[v]).is_file()]
+            if len(present) == 2:
+                warnings.warn(
+                    f"{root} holds both {self.TRAIN_LISTS['standard']} and "
+                    f"{self.TRAIN_LISTS['challenge']}: training on Places365-Standard; set "
+                    "data.variant=standard or data.variant=challenge to choose",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            self._chosen["variant"] = present[-1] if len(present) == 1 else "standard"
+        return self._chosen["variant"]
+
+    def chosen_resolution(self, root: Path) -> str:
+        """``resolution``, or the one whose folders are on disk (small when both are, warned)."""
+        if self.resolution is not None:
+            return self.resolution
+        if "resolution" not in self._chosen:
+            present = [
+                r for r in self.RESOLUTIONS if any((root / d).is_dir() for d in self._dirs(r))
+            ]
+            if len(present) == 2:
+                warnings.warn(
+                    f"{root} holds both 256x256 (data_256/, val_256/...) and full-resolution "
+                    "(data_large/, val_large/...) Places365 folders: every split reads the "
+                    "256x256 ones; set data.resolution=small or data.resolution=large to choose",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            self._chosen["resolution"] = present[0] if present else "small"
+        return self._chosen["resolution"]
+
+    def _from_list(
+        self, root: Path, list_name: str, dirs: Sequence[str], why: str = ""
+    ) -> list[Path]:
         list_file = root / list_name
         if not list_file.is_file():
             raise DataError(
-                f"Places365 split file {list_file} not found (expected {self.EXPECTED})"
+                f"Places365 split file {list_file} not found{why} (expected {self.EXPECTED})"
             )
         folder = next((root / d for d in dirs if (root / d).is_dir()), None)
         if folder is None:
             raise DataError(
-                f"no image folder for {list_name} under {root} (expected one of "
+                f"no image folder for {list_name} under {root}{why} (expected one of "
                 f"{', '.join(d + '/' for d in dirs)})"
             )
         with list_file.open() as handle:
@@ -347,21 +431,38 @@ class Places2Source(ImageSource):
 
     def _load(self, split: str) -> list[Path]:
         root = _require_root(self.root, self.EXPECTED)
-        if self._layout(root) == "lists":
-            if split == "train":
-                return self._from_list(root, self.TRAIN_LIST, self.TRAIN_DIRS)
-            if split == "test" and self.test_split == "test":
-                return self._from_list(root, self.TEST_LIST, self.TEST_DIRS)
-            return self._from_list(root, self.VAL_LIST, self.VAL_DIRS)
-        folder = self.test_split if split == "test" else split
-        return self._from_folder(root, folder)
+        if self._layout(root) == "folders":
+            return self._from_folder(root, self.test_split if split == "test" else split)
+        resolution = self.chosen_resolution(root)
+        why = f" (data.resolution={resolution})"
+        if split == "train":
+            variant = self.chosen_variant(root)
+            if self.variant is None and not (root / self.TRAIN_LISTS[variant]).is_file():
+                raise DataError(
+                    f"no Places365 training list under {root} (expected "
+                    f"{self.TRAIN_LISTS['standard']} or {self.TRAIN_LISTS['challenge']})"
+                )
+            why = f" (data.variant={variant}, data.resolution={resolution})"
+            dirs = self.train_dirs(variant, resolution)
+            return self._from_list(root, self.TRAIN_LISTS[variant], dirs, why)
+        if split == "test" and self.test_split == "test":
+            return self._from_list(root, self.TEST_LIST, self.eval_dirs("test", resolution), why)
+        return self._from_list(root, self.VAL_LIST, self.eval_dirs("val", resolution), why)
 
     def _paths(self, split: str) -> list[Path]:
+        # Not cached: a list of millions of Path objects kept in the main process would be
+        # inherited by every forked loader worker, where a full garbage collection writes to
+        # every tracked object's header (copy-on-write copies). The data module keeps the
+        # dataset's compact array instead and asks for each split once.
         if split == "all":
             return self._paths("train") + self._paths("val")
-        if split not in self._cache:
-            self._cache[split] = self._load(split)
-        return list(self._cache[split])
+        return self._load(split)
+
+    def __repr__(self) -> str:
+        return (
+            f"Places2Source(root={str(self.root)!r}, variant={self.variant!r}, "
+            f"resolution={self.resolution!r})"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,12 +489,21 @@ def sample_name(path: Path, depth: int, index: int) -> str:
 class InpaintingDataset(Dataset):
     """``(image, mask, name)`` samples at ``size``² from a list of image files.
 
+    Samples are compact: ``image`` is ``uint8 [3, size, size]`` (0-255) and ``mask`` is
+    ``bool [1, size, size]`` (True = missing), a quarter of the bytes of float32, so batches
+    cross process and host-device boundaries small;
+    :func:`~inpaintgan.data.datamodule.to_float_batch` (which the data module runs on the
+    device) turns them into float ``[0, 1]`` / ``{0, 1}``.
+
     Images: shorter side resized to ``size``, then a center crop; for training, the shorter
     side is resized to a random length in ``[size, load_size]`` (scale jitter; just ``size``
     when ``load_size`` is None) and a random crop + horizontal flip is taken.
     Randomness comes from ``np.random.default_rng([seed, train, epoch, index])`` only, so a
     sample is the same whatever worker or DDP rank draws it: validation/test samples and
     masks never change; training ones change with the epoch (:meth:`set_epoch`).
+    ``subset`` (positions in ``paths``) serves only those files, each with the image, mask
+    and name it has in the whole list: a fixed validation subset sees the very pairs a full
+    pass would.
 
     For training, a file that cannot be read is replaced by the next one; the sample then
     carries the one-line reason under ``"skipped"`` (and ``"upscaled"`` marks images smaller
@@ -413,13 +523,19 @@ class InpaintingDataset(Dataset):
         train: bool,
         seed: int = 0,
         load_size: int | None = None,
+        subset: Sequence[int] | None = None,
     ) -> None:
         if not paths:
             raise DataError("no images to build a dataset from")
-        paths = [Path(p) for p in paths]
-        # Paths as one bytes array: no per-item Python objects for forked workers to copy.
-        self._paths = np.array([os.fsencode(p) for p in paths])
+        paths = [p if isinstance(p, Path) else Path(p) for p in paths]  # no copies: millions
         self._name_depth = name_depth(paths)
+        # Positions in the whole list: they, not the position in the subset, seed each sample.
+        ids = np.arange(len(paths)) if subset is None else np.asarray(subset, dtype=np.int64)
+        if ids.size == 0 or ids.min() < 0 or ids.max() >= len(paths):
+            raise DataError(f"subset must be non-empty positions in [0, {len(paths)})")
+        self._ids = ids
+        # Paths as one bytes array: no per-item Python objects for forked workers to copy.
+        self._paths = np.array([os.fsencode(paths[i]) for i in ids])
         self.size, self.mask, self.train, self.seed = int(size), mask, bool(train), int(seed)
         self.load_size = max(int(load_size or size), self.size) if train else self.size
         # Shared memory, so persistent worker processes see epoch changes too.
@@ -437,8 +553,9 @@ class InpaintingDataset(Dataset):
         self._epoch.fill_(int(epoch))
 
     def rng(self, index: int) -> np.random.Generator:
+        """The generator of sample ``index``: (seed, train, epoch, position in the whole list)."""
         epoch = int(self._epoch.item()) if self.train else 0
-        return np.random.default_rng([self.seed, int(self.train), epoch, int(index)])
+        return np.random.default_rng([self.seed, int(self.train), epoch, int(self._ids[index])])
 
     def _image(self, path: Path, rng: np.random.Generator) -> tuple[torch.Tensor, bool]:
         image = load_rgb(path, draft_size=self.load_size)
@@ -458,9 +575,10 @@ class InpaintingDataset(Dataset):
         if self.train and rng.random() < 0.5:
             image = TF.horizontal_flip(image)
         # numpy, not torch: tiny torch ops would start intra-op threads that fight the model
-        # for cores when the loader runs in the main process (num_workers=0).
-        chw = np.asarray(image).transpose(2, 0, 1).astype(np.float32)
-        return torch.from_numpy(np.multiply(chw, 1 / 255, out=chw)), upscaled
+        # for cores when the loader runs in the main process (num_workers=0). uint8: the
+        # division by 255 happens on the device (to_float_batch).
+        chw = np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))
+        return torch.from_numpy(chw), upscaled
 
     def __getitem__(self, index: int) -> dict:
         rng = self.rng(index)
@@ -479,7 +597,7 @@ class InpaintingDataset(Dataset):
                     return {
                         "image": None,
                         "mask": None,
-                        "name": sample_name(self.path(j), self._name_depth, j),
+                        "name": sample_name(self.path(j), self._name_depth, int(self._ids[j])),
                         "broken": str(self.path(j)),
                         "skipped": skipped,
                         "upscaled": False,
@@ -493,8 +611,8 @@ class InpaintingDataset(Dataset):
                 continue
             return {
                 "image": image,
-                "mask": torch.from_numpy(np.ascontiguousarray(mask, np.float32))[None],
-                "name": sample_name(self.path(j), self._name_depth, j),
+                "mask": torch.from_numpy(np.ascontiguousarray(mask > 0.5))[None],
+                "name": sample_name(self.path(j), self._name_depth, int(self._ids[j])),
                 "skipped": skipped,
                 "upscaled": upscaled,
             }
