@@ -14,9 +14,11 @@ chosen image size, batch size, device and precision:
 * ``data``: loader throughput (the ``loader`` section) through
   :func:`inpaintgan.data.bench.benchmark_loader`;
 * ``flops``: FLOPs per image (``torch.utils.flop_counter``) of the forward and the steps;
-* ``mfu``: the measured peak of the device and the model FLOP utilisation of the training
-  step (on CUDA against the bf16 matmul rate; on the CPU against the faster of a large
-  matmul and a large 3×3 convolution in the run's compute dtype).
+* ``mfu``: the model FLOP utilisation of each timed row against two peaks of the run's own
+  math mode (bf16, fp16, tf32 or fp32; :mod:`inpaintgan.perf.peaks`): the spec-sheet dense
+  peak of the detected GPU (``mfu_spec``; none, with the reason, for the CPU or a GPU not in
+  the table) and a measured rate (``mfu_measured``: on CUDA a large GEMM in that mode; on
+  the CPU the faster of a large matmul and a large 3×3 convolution).
 
 Every timing is ``warmup`` untimed runs then the median of ``repeats`` runs. Results: a
 table on stdout and JSON in ``out``. The measuring is the library :mod:`inpaintgan.perf`;

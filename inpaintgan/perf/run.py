@@ -18,8 +18,9 @@ from inpaintgan.builders import git_commit
 from inpaintgan.data.bench import benchmark_loader
 from inpaintgan.errors import UsageError
 from inpaintgan.models import count_parameters
-from inpaintgan.perf.flops import conv_peak_flops, count_flops, matmul_peak_flops
+from inpaintgan.perf.flops import count_flops, measured_peak
 from inpaintgan.perf.memory import OtherLoad, PeakMemory, loadavg
+from inpaintgan.perf.peaks import fp32_tf32_flags, math_mode, mfu, spec_peak
 from inpaintgan.perf.profile import profile_train_step
 from inpaintgan.perf.steps import (
     Settings,
@@ -126,25 +127,33 @@ def _bench_shift_sizes(
 
 
 def _bench_peak(result: dict[str, Any], settings: Settings, echo: Callable[[str], None]) -> None:
-    """The device's measured peak (``result["peak"]``) and the training step's MFU."""
-    cuda = settings.device.type == "cuda"
-    peak_dtype = torch.bfloat16 if cuda else settings.compute_dtype
-    matmul = matmul_peak_flops(settings.device, peak_dtype)
-    # CUDA: the bf16 GEMM rate (tensor cores). CPU: the faster of GEMM and convolution.
-    conv = None if cuda else conv_peak_flops(settings.device, peak_dtype)
-    peak = max(matmul, conv or 0.0)
-    result["peak"] = {
-        "dtype": str(peak_dtype).removeprefix("torch."),
-        "matmul_flops_per_s": round(matmul),
-        "conv_flops_per_s": round(conv) if conv is not None else None,
-        "flops_per_s": round(peak),
-    }
-    step = result.get("train_step", {})
-    if step.get("flops_per_image") and step.get("images_per_s"):
-        achieved = step["flops_per_image"] * step["images_per_s"]
-        step["achieved_flops_per_s"] = round(achieved)
-        step["mfu"] = round(achieved / peak, 4)
-    echo(f"peak ({result['peak']['dtype']}): {peak / 1e9:.0f} GFLOP/s")
+    """The peaks of the run's math mode (``result["peak"]``) and the MFU of every timed row.
+
+    Two denominators, each in the row's own math mode (:func:`inpaintgan.perf.peaks.math_mode`):
+    the spec-sheet dense peak of the detected GPU (``mfu_spec``, None with the reason where
+    the device is not in the table) and a GEMM measured on the device (``mfu_measured``).
+    """
+    device_type = settings.device.type
+    tf32 = fp32_tf32_flags() if device_type == "cuda" else None
+    math = math_mode(settings.precision, device_type, tf32)
+    measured = measured_peak(settings.device, math)
+    spec = spec_peak(result["environment"]["device_name"], math, device_type)
+    result["peak"] = {"math": math, "measured": measured, "spec": spec.as_dict()}
+    if tf32 is not None and settings.precision == "32":
+        result["peak"]["fp32_tf32"] = tf32
+    for name in ("forward", "train_step", "generator_step"):
+        entry = result.get(name, {})
+        if entry.get("flops_per_image") and entry.get("images_per_s"):
+            achieved = entry["flops_per_image"] * entry["images_per_s"]
+            entry["achieved_flops_per_s"] = round(achieved)
+            entry["mfu_measured"] = mfu(achieved, measured["flops_per_s"])
+            entry["mfu_spec"] = mfu(achieved, spec.flops_per_s)
+    spec_text = (
+        f"spec {spec.gpu} {spec.flops_per_s / 1e12:.1f} TFLOP/s"
+        if spec.flops_per_s
+        else f"spec n/a ({spec.reason})"
+    )
+    echo(f"peak ({math}): measured {measured['flops_per_s'] / 1e9:.0f} GFLOP/s; {spec_text}")
 
 
 def _bench_loader(cfg: DictConfig, echo: Callable[[str], None]) -> list[dict[str, Any]]:

@@ -15,6 +15,39 @@ def _fmt(value: Any, spec: str, scale: float = 1.0) -> str:
     return format(value / scale, spec)
 
 
+def _rate(flops_per_s: float) -> str:
+    """A FLOP/s figure in TFLOP/s (GPU scale) or GFLOP/s."""
+    if flops_per_s >= 1e12:
+        return f"{flops_per_s / 1e12:.1f} TFLOP/s"
+    return f"{flops_per_s / 1e9:.1f} GFLOP/s"
+
+
+def _peak_lines(peak: dict[str, Any]) -> list[str]:
+    """The two MFU denominators of the run's math mode."""
+    measured, spec = peak["measured"], peak["spec"]
+    detail = f"matmul {_rate(measured['matmul_flops_per_s'])}"
+    if measured.get("conv_flops_per_s"):
+        detail += f", 3x3 conv {_rate(measured['conv_flops_per_s'])}"
+    if measured.get("matmul_precision"):
+        detail += f", matmul precision {measured['matmul_precision']}"
+    lines = [
+        f"peak ({peak['math']}), MFU denominators: measured {_rate(measured['flops_per_s'])} "
+        f"({measured['dtype']}: {detail})"
+    ]
+    if spec.get("flops_per_s"):
+        note = f"; {spec['reason']}" if spec.get("reason") else ""
+        lines.append(
+            f"  spec sheet: {spec['gpu']} {_rate(spec['flops_per_s'])} dense "
+            f"({spec.get('source')}{note})"
+        )
+    else:
+        lines.append(f"  spec sheet: n/a ({spec.get('reason')})")
+    if "fp32_tf32" in peak:
+        flags = peak["fp32_tf32"]
+        lines.append(f"  float32 on TF32: convolutions {flags['conv']}, matmuls {flags['matmul']}")
+    return lines
+
+
 def format_table(result: dict[str, Any]) -> str:
     """The human-readable summary of a :func:`run_bench` result."""
     c, env = result["config"], result["environment"]
@@ -28,7 +61,7 @@ def format_table(result: dict[str, Any]) -> str:
     ]
     header = (
         f"{'part':<28}{'ms/image':>10}{'ms/batch':>11}{'images/s':>10}"
-        f"{'peak MiB':>10}{'GFLOP/img':>11}{'MFU':>8}{'other':>7}"
+        f"{'peak MiB':>10}{'GFLOP/img':>11}{'MFU spec':>9}{'MFU meas':>9}{'other':>7}"
     )
     lines += [header, "-" * len(header)]
     for name in ("forward", "train_step", "generator_step"):
@@ -40,7 +73,8 @@ def format_table(result: dict[str, Any]) -> str:
             f"{_fmt(entry.get('median_ms'), '11.1f')}{_fmt(entry.get('images_per_s'), '10.2f')}"
             f"{_fmt(entry.get('peak_memory_bytes'), '10.0f', 2**20)}"
             f"{_fmt(entry.get('flops_per_image'), '11.2f', 1e9)}"
-            f"{_fmt(entry.get('mfu'), '8.1%')}{_fmt(entry.get('other_cores'), '7.2f')}"
+            f"{_fmt(entry.get('mfu_spec'), '9.1%')}{_fmt(entry.get('mfu_measured'), '9.1%')}"
+            f"{_fmt(entry.get('other_cores'), '7.2f')}"
         )
         for phase, ms in entry.get("phases_ms", {}).items():
             lines.append(f"  {phase:<26}{'':>10}{ms:11.1f}")
@@ -51,17 +85,11 @@ def format_table(result: dict[str, Any]) -> str:
         detail += f"+{entry['extra_memory_bytes'] / 2**20:.0f} MiB over the start"
         peak_mib = entry["peak_memory_bytes"] / 2**20
         lines.append(
-            f"{label:<28}{'':>10}{entry['median_ms']:11.1f}{'':>10}{peak_mib:10.0f}{'':>19}"
+            f"{label:<28}{'':>10}{entry['median_ms']:11.1f}{'':>10}{peak_mib:10.0f}{'':>29}"
             f"{_fmt(entry.get('other_cores'), '7.2f')}  ({detail})"
         )
     if "peak" in result:
-        peak = result["peak"]
-        conv = peak.get("conv_flops_per_s")
-        detail = f", 3x3 conv {conv / 1e9:.1f}" if conv else ""
-        lines.append(
-            f"peak ({peak['dtype']}): {peak['flops_per_s'] / 1e9:.1f} GFLOP/s "
-            f"(matmul {peak['matmul_flops_per_s'] / 1e9:.1f}{detail}): the MFU denominator"
-        )
+        lines += _peak_lines(result["peak"])
     for entry in result.get("data", []):
         lines.append(
             f"data loader size={entry['size']} workers={entry['num_workers']} "
