@@ -19,6 +19,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import Tensor
 from torchvision.utils import make_grid
 
+from inpaintgan.data.datamodule import to_float_batch
 from inpaintgan.io import atomic_file
 from inpaintgan.loggers import to_uint8_image
 from inpaintgan.models.base import composite
@@ -138,7 +139,7 @@ class ImageGridCallback(pl.Callback):
             if datamodule is None:
                 return None
             images, masks = [], []
-            for batch in datamodule.val_dataloader():
+            for batch in map(to_float_batch, datamodule.val_dataloader()):
                 images.append(batch["image"])
                 masks.append(batch["mask"])
                 if sum(len(x) for x in images) >= self.num_images:

@@ -10,13 +10,14 @@
 * eq. 9: :class:`InpaintingLoss`, every term returned unweighted and in the weighted "total".
 
 Reconstruction and style use the raw generator output; the discriminator (fed by the
-LightningModule) sees the composite. Every term is computed in float32.
+LightningModule) sees the composite. Every term is computed in float32; only the VGG16
+convolutions of the style term follow autocast (:meth:`InpaintingLoss.style_term`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -166,12 +167,34 @@ def guidance_loss(feature: Tensor, target: Tensor, hole: Tensor) -> Tensor:
     return (sq * weight).sum() / count.clamp_min(1.0)
 
 
+class _Gram(torch.autograd.Function):
+    """``F Fᵀ`` of ``[B, C, N]`` features of any dtype, computed in float32 (float64 stays
+    float64), autocast off. Only the features themselves are kept for backward (VGG's ReLU
+    keeps the same tensor: no extra memory), not their float32 copy, which is made again in
+    backward: under bf16 autocast that copy was a quarter of what the style term kept."""
+
+    @staticmethod
+    def forward(ctx: Any, flat: Tensor) -> Tensor:
+        ctx.save_for_backward(flat)
+        with torch.autocast(flat.device.type, enabled=False):
+            wide = flat.to(torch.promote_types(flat.dtype, torch.float32))
+            return torch.bmm(wide, wide.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (flat,) = ctx.saved_tensors
+        with torch.autocast(flat.device.type, enabled=False):
+            wide = flat.to(grad.dtype)
+            return torch.bmm(grad + grad.transpose(1, 2), wide).to(flat.dtype)
+
+
 def gram_matrix(feature: Tensor) -> Tensor:
-    """``[B, C, H, W]`` → ``[B, C, C]`` Gram matrix normalised by ``C·H·W``, in float32."""
+    """``[B, C, H, W]`` → ``[B, C, C]`` Gram matrix normalised by ``C·H·W``, in float32
+    whatever the feature's dtype (the features are cast to float32 first, autocast off;
+    ``torch.set_float32_matmul_precision``, the training config's ``matmul_precision``,
+    decides whether TF32 may be used). ``flatten`` is a view in NCHW and channels_last."""
     b, c, h, w = feature.shape
-    flat = feature.float().reshape(b, c, h * w)
-    with torch.autocast(feature.device.type, enabled=False):
-        return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+    return _Gram.apply(feature.flatten(2)) / (c * h * w)
 
 
 def style_loss(output_features: Sequence[Tensor], target_features: Sequence[Tensor]) -> Tensor:
@@ -244,15 +267,20 @@ class InpaintingLoss(nn.Module):
             self.style_features = style_features
 
     def style_term(self, output: Tensor, target: Tensor) -> Tensor:
-        """eq. 8 on VGG16 features of ``output`` and ``target`` (float32, autocast off)."""
+        """eq. 8 on VGG16 features of ``output`` and ``target``.
+
+        The VGG16 convolutions run in the caller's precision: under autocast (bf16-mixed,
+        16-mixed) in its low-precision dtype, which halves the activations VGG saves for
+        backward and runs on tensor cores; without autocast in float32. The Gram matrices
+        and their L1 distance are computed in float32 (:func:`gram_matrix` casts the
+        features and turns autocast off).
+        """
         if self.style_features is None:
             raise RuntimeError("style_term needs style_features (style_weight was 0)")
-        device_type = output.device.type
-        with torch.autocast(device_type=device_type, enabled=False):
-            out_feats = self.style_features(output.float())
-            with torch.no_grad():
-                gt_feats = self.style_features(target.float())
-            return style_loss(out_feats, gt_feats)
+        out_feats = self.style_features(output)
+        with torch.no_grad():
+            gt_feats = self.style_features(target)
+        return style_loss(out_feats, gt_feats)
 
     def generator_terms(
         self,

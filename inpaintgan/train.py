@@ -23,6 +23,7 @@ from inpaintgan.config import CONFIG_DIR
 from inpaintgan.errors import UserError, run_command
 from inpaintgan.io import AtomicCheckpointIO
 from inpaintgan.loggers import finish_wandb_run
+from inpaintgan.table1 import log_evaluation_command
 
 log = logging.getLogger("inpaintgan.train")
 
@@ -126,6 +127,26 @@ def check_config(cfg: DictConfig) -> None:
                 raise UserError(problem)
 
 
+MATMUL_PRECISIONS = ("highest", "high", "medium")
+
+
+def matmul_precision_for(setting: str | None, accelerator: str | None) -> str | None:
+    """The ``torch.set_float32_matmul_precision`` value for the config's ``matmul_precision``:
+    ``auto`` is ``high`` when the trainer runs on a GPU (``accelerator`` gpu / cuda, or auto
+    with CUDA present: TF32 for the float32 Gram matrices) and None (torch's default)
+    elsewhere; null is None; highest | high | medium as given."""
+    if setting is None:
+        return None
+    if setting == "auto":
+        on_gpu = accelerator in ("gpu", "cuda") or (
+            accelerator in (None, "auto") and torch.cuda.is_available()
+        )
+        return "high" if on_gpu else None
+    if setting not in MATMUL_PRECISIONS:
+        raise UserError(f"matmul_precision={setting}: must be auto, null, highest, high or medium")
+    return str(setting)
+
+
 def _model_signature(config: dict[str, Any]) -> dict[str, Any]:
     """What must match to resume: the variant, its generator/discriminator config, data.size."""
     model = config.get("model") or {}
@@ -205,8 +226,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
     check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
-    if cfg.get("matmul_precision"):
-        torch.set_float32_matmul_precision(cfg.matmul_precision)
+    precision = matmul_precision_for(cfg.get("matmul_precision"), cfg.trainer.get("accelerator"))
+    if precision:
+        torch.set_float32_matmul_precision(precision)
     resume = read_resume_metadata(cfg.get("ckpt_path"), cfg)
 
     run_config = OmegaConf.to_container(cfg, resolve=True)
@@ -235,6 +257,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         )
         if cfg.get("run_test"):
             trainer.test(module, datamodule=datamodule, ckpt_path="best")
+        log_evaluation_command(cfg, trainer)  # the Table-1 score: one evaluate command
         failed = False
     finally:
         forget_ddp_launch(launcher_env)

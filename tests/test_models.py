@@ -10,6 +10,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+import inpaintgan.config  # noqa: F401  (registers the ${d_input_size:...} resolver)
 from inpaintgan.models import (
     ContextEncoder,
     DCGANDiscriminator,

@@ -82,15 +82,18 @@ def test_guard_skips_non_finite_steps_then_stops_without_a_trainer(tmp_path: Pat
     module = tiny_module(tmp_path, "max_bad_steps=2")
     opt_g, _ = module.configure_optimizers()
     before = [p.detach().clone() for p in module.generator.parameters()]
-    bad = module.generate(tiny_batch()).output.image.sum() * float("inf")
+
+    def bad() -> torch.Tensor:  # a fresh graph each time: the guard runs backward through it
+        return module.generate(tiny_batch()).output.image.sum() * float("inf")
+
     with pytest.warns(UserWarning, match="non-finite g loss"):
-        norm = module.guarded_step(opt_g, bad, "g")
+        norm = module.guarded_step(opt_g, bad(), "g")
     assert math.isnan(norm) and int(module.skipped_batches) == 1
     assert all(
         torch.equal(a, b) for a, b in zip(before, module.generator.parameters(), strict=True)
     )
     with pytest.warns(UserWarning), pytest.raises(NonFiniteLossError, match="2 consecutive"):
-        module.guarded_step(opt_g, bad, "g")
+        module.guarded_step(opt_g, bad(), "g")
     good, _ = module.generator_loss(tiny_batch())
     assert math.isfinite(module.guarded_step(opt_g, good, "g"))
     assert module.bad_steps_in_a_row == 0

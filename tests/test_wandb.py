@@ -309,3 +309,25 @@ def test_wandb_sync_recognises_the_offline_run(offline_run, tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr
     assert "Would sync 1 run(s)" in output and f"run-{run.run_id}.wandb" in output
+
+
+def test_grid_batch_is_float_in_unit_range_though_loaders_send_uint8(tmp_path) -> None:
+    # Loaders send uint8 images / bool masks; the grid's fixed batch is converted once.
+    from hydra.utils import instantiate
+
+    from inpaintgan.callbacks import ImageGridCallback
+
+    cfg = compose_train(TINY, tmp_path)
+    datamodule = instantiate(cfg.data, mask=instantiate(cfg.mask), eval_mask=None, seed=0)
+    datamodule.setup("fit")
+    assert next(iter(datamodule.val_dataloader()))["image"].dtype == torch.uint8
+
+    class FakeTrainer:
+        pass
+
+    trainer = FakeTrainer()
+    trainer.datamodule = datamodule
+    batch = ImageGridCallback(num_images=2, dirpath=str(tmp_path))._fixed_batch(trainer)
+    assert batch["image"].dtype == torch.float32 and batch["mask"].dtype == torch.float32
+    assert 0 <= float(batch["image"].min()) and float(batch["image"].max()) <= 1
+    assert float(batch["image"].max()) > 0.5  # scaled from 0-255, not cast

@@ -17,6 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 __all__ = [
     "GeneratorOutput",
+    "InstanceNorm2d",
     "NORMS",
     "ZeroInitConv2d",
     "ZeroInitConv2d",
@@ -65,8 +66,35 @@ def from_unit_range(x: Tensor) -> Tensor:
     return x * 2.0 - 1.0
 
 
+def _channels_last(x: Tensor) -> bool:
+    """Whether ``x`` is a 4-d tensor in channels_last (and not also plain contiguous, as a
+    1×1 map or a single channel is)."""
+    cl = torch.channels_last
+    return x.dim() == 4 and x.is_contiguous(memory_format=cl) and not x.is_contiguous()
+
+
+class InstanceNorm2d(nn.InstanceNorm2d):
+    """``nn.InstanceNorm2d`` that gives back its input's memory format.
+
+    The native op normalises a contiguous (NCHW) copy, so a channels_last activation came
+    out NCHW and every later op of the level (activation, skip concat, the next conv's
+    input) ran in NCHW or paid a conversion. Here a channels_last input gets a channels_last
+    output. Same parameters and state dict as ``nn.InstanceNorm2d``; exports and traces
+    (NCHW graphs) take the plain path.
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        out = super().forward(input)
+        if torch.compiler.is_exporting() or torch.jit.is_tracing():
+            return out
+        if _channels_last(input) and not _channels_last(out):
+            out = out.contiguous(memory_format=torch.channels_last)
+        return out
+
+
 def make_norm(kind: str, channels: int) -> nn.Module:
-    """A feature-map norm layer: BatchNorm, InstanceNorm (no affine, as pix2pix) or none.
+    """A feature-map norm layer: BatchNorm, InstanceNorm (no affine, as pix2pix; keeps a
+    channels_last input channels_last, :class:`InstanceNorm2d`) or none.
 
     ``spectral`` wraps weights instead (see :func:`maybe_spectral`), so it gives Identity here.
     """
@@ -75,7 +103,7 @@ def make_norm(kind: str, channels: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+        return InstanceNorm2d(channels, affine=False, track_running_stats=False)
     return nn.Identity()
 
 

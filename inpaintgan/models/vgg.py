@@ -14,6 +14,11 @@ Weights (``weights=``):
 The network is frozen and kept out of ``parameters()`` and ``state_dict()``: its weights
 are non-persistent buffers, so they follow ``.to(device)`` but never reach an optimiser or a
 checkpoint. Inputs are images in ``[0, 1]``; ImageNet normalisation happens inside.
+
+Precision: the convolutions follow the caller's autocast (bf16 under ``bf16-mixed``: VGG16
+is about half of the paper model's FLOPs and most of the activations its backward keeps);
+the style loss casts the returned features to float32 for the Gram matrices
+(:func:`inpaintgan.losses.gram_matrix`).
 """
 
 from __future__ import annotations
