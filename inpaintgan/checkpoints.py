@@ -81,16 +81,25 @@ def load_generator(
     return generator.to(map_location).eval(), config
 
 
+def refuse_same_file(checkpoint_path: str | Path, out_path: str | Path) -> None:
+    """A CheckpointError when ``out_path`` is the checkpoint itself (an export would replace
+    the training checkpoint)."""
+    out_path = Path(out_path)
+    if out_path.resolve() == Path(checkpoint_path).resolve() or (
+        out_path.exists()
+        and Path(checkpoint_path).exists()
+        and os.path.samefile(out_path, checkpoint_path)
+    ):
+        raise CheckpointError(
+            f"out={out_path} is the checkpoint itself: exporting would replace it with the "
+            "exported file; give another out"
+        )
+
+
 def export_generator(checkpoint_path: str | Path, out_path: str | Path) -> Path:
     """Write only the generator weights and the run config: a small file to share."""
     out_path = Path(out_path)
-    if out_path.resolve() == Path(checkpoint_path).resolve() or (
-        out_path.exists() and os.path.samefile(out_path, checkpoint_path)
-    ):
-        raise CheckpointError(
-            f"out={out_path} is the checkpoint itself: exporting would replace it with a "
-            "weights-only file; give another out"
-        )
+    refuse_same_file(checkpoint_path, out_path)
     checkpoint = read_checkpoint(checkpoint_path)
     state = generator_state_dict(checkpoint)
     if not state:

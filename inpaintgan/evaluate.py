@@ -115,7 +115,7 @@ def _mean(values: list[float]) -> float | None:
 
 def evaluate(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run one evaluation; writes the outputs into ``cfg.out`` and returns metrics.json."""
-    from inpaintgan.data import InpaintingDataset, ReportingDataLoader, collate
+    from inpaintgan.data import InpaintingDataset, ReportingDataLoader, collate, to_float_batch
 
     choices = dict(choices or {})
     out = Path(cfg.out)
@@ -153,8 +153,9 @@ def evaluate(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str
         for batch in loader:
             if not batch["name"]:  # only broken files in this batch
                 continue
-            image = batch["image"].to(inpainter.device)
-            hole = batch["mask"].to(inpainter.device)
+            # uint8 images / bool masks from the loader → float [0, 1] on the device
+            batch = to_float_batch(batch, inpainter.device)
+            image, hole = batch["image"], batch["mask"]
             comp = inpainter(image, hole)
             scores = {
                 "psnr": psnr_per_image(comp, image),

@@ -1,6 +1,12 @@
-"""Inference behind one call: a trained generator or a classical baseline as an
-:class:`Inpainter` (``inpainter(image, mask) -> composite``), the padding and resizing that
-let it take any image size, and the one PNG writer of the commands.
+"""Inference behind one call: a trained generator, an exported model (ONNX, TorchScript) or
+a classical baseline as an :class:`Inpainter` (``inpainter(image, mask) -> composite``), the
+padding and resizing that let it take any image size, and the one PNG writer of the commands.
+
+The three-line Python API (README, "Use a trained model from Python")::
+
+    from inpaintgan import load_inpainter
+    fill = load_inpainter("last.ckpt")      # or an .onnx / TorchScript export, or "telea"
+    out = fill(image, mask)                 # PIL in → PIL out, array in → array out
 
 ``inpaintgan.evaluate`` (scores on a data set) and ``inpaintgan.predict`` (your own images)
 are thin commands over this module.
@@ -12,20 +18,24 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from torch import Tensor, nn
 
 from inpaintgan.checkpoints import load_generator
-from inpaintgan.errors import UsageError
+from inpaintgan.errors import InputError, UsageError
+from inpaintgan.exporting import file_format, load_onnx, load_torchscript
 from inpaintgan.io import atomic_file
 from inpaintgan.models.base import composite
 
 __all__ = [
+    "CLASSICAL_MODELS",
     "DEFAULT_SIZE_MULTIPLE",
     "Inpainter",
     "inpaint_any_size",
@@ -36,6 +46,9 @@ __all__ = [
     "save_png",
     "size_requirements",
 ]
+
+CLASSICAL_MODELS = ("telea", "ns", "mean_fill")
+"""Names :func:`load_inpainter` accepts in place of a file (``conf/model/<name>.yaml``)."""
 
 DEFAULT_SIZE_MULTIPLE = 256
 """Size multiple assumed for a generator without a ``size_multiple`` attribute."""
@@ -67,13 +80,20 @@ def resolve_device(device: str | None) -> torch.device:
 
 @dataclass
 class Inpainter:
-    """A generator or classical baseline behind one call: ``inpainter(image, mask)``.
+    """A generator, an export or a classical baseline behind one call: ``inpainter(image, mask)``.
 
-    Takes ``[B,3,H,W]`` images in ``[0, 1]`` and ``[B,1,H,W]`` masks (1 = missing) of any
-    size and returns the composite (known pixels pasted back) at that size, on ``device``.
+    Batches: ``[B,3,H,W]`` image tensors in ``[0, 1]`` (or uint8) and ``[B,1,H,W]`` masks
+    (1 = missing) of any size give the composite (known pixels pasted back), float in
+    ``[0, 1]`` at that size, on ``device``.
     The input is padded (reflect) to ``size_multiple`` and cropped back; a network built
     for one ``fixed_size`` only (Context Encoder) gets the image resized to it, and its fill
     is resized back.
+
+    One image, any kind (:meth:`fill`): a PIL image, an ``[H,W,3]`` array (uint8, or float in
+    [0, 1]) or a ``[3,H,W]`` tensor, with a mask given as a PIL image, an ``[H,W]`` array or
+    tensor (bool; uint8 with 1 or 255 = missing; float > 0.5 = missing) gives the composite
+    as the same kind: PIL in → PIL out, array in → array of the same dtype out. Longer sides
+    above ``max_side`` are inpainted downscaled, the fill upscaled back (as ``predict``).
     """
 
     module: nn.Module
@@ -82,19 +102,122 @@ class Inpainter:
     size_multiple: int = 1
     checkpoint: str | None = None
     fixed_size: int | None = None
+    max_side: int | None = None
+
+    def __call__(self, image: Any, mask: Any) -> Any:
+        if isinstance(image, Tensor) and image.ndim == 4:
+            if not isinstance(mask, Tensor):
+                raise UsageError(
+                    f"a batch of images [B,3,H,W] needs a mask tensor [B,1,H,W], got "
+                    f"{type(mask).__name__}"
+                )
+            return self._batch(image, mask)
+        return self.fill(image, mask)
 
     @torch.inference_mode()
-    def __call__(self, image: Tensor, mask: Tensor) -> Tensor:
-        image, mask = image.to(self.device).float(), mask.to(self.device).float()
+    def _batch(self, image: Tensor, mask: Tensor) -> Tensor:
+        image, mask = image.to(self.device), mask.to(self.device).float()
+        image = image.float() / 255 if image.dtype == torch.uint8 else image.float()
         if self.fixed_size and tuple(image.shape[-2:]) != (self.fixed_size, self.fixed_size):
             return resize_inpaint(self._run, image, mask, (self.fixed_size, self.fixed_size))
         return self._run(image, mask)
+
+    def fill(self, image: Any, mask: Any) -> Any:
+        """Inpaint one image of any kind and size; the composite comes back as that kind
+        (see the class docstring). A mask of another size is a one-line InputError."""
+        batch, restore = _image_batch(image)
+        hole = _mask_batch(mask, tuple(batch.shape[-2:]))
+        return restore(inpaint_any_size(self, batch, hole, self.max_side))
 
     def _run(self, image: Tensor, mask: Tensor) -> Tensor:
         height, width = image.shape[-2:]
         padded_image, padded_mask = pad_to_multiple(image, mask, self.size_multiple)
         output = self.module(padded_image, padded_mask).image[..., :height, :width]
         return composite(output.float().clamp(0, 1), image, mask)
+
+
+def _to_uint8(batch: Tensor) -> np.ndarray:
+    """``[1,3,H,W]`` in [0, 1] → ``[H,W,3]`` uint8, rounded as :func:`save_png`."""
+    return (batch[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def _rgb_array(array: np.ndarray) -> np.ndarray:
+    """``[H,W]``, ``[H,W,1]``, ``[H,W,3]`` or ``[H,W,4]`` → ``[H,W,3]`` (alpha dropped)."""
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise UsageError(f"an image array must be [H,W,3] (or [H,W], [H,W,4]), got {array.shape}")
+    return np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array[:, :, :3]
+
+
+def _image_batch(image: Any) -> tuple[Tensor, Callable[[Tensor], Any]]:
+    """One image of any supported kind → ``[1,3,H,W]`` float in [0, 1] on the CPU, and the
+    function that turns a composite of that shape back into the same kind."""
+    if isinstance(image, Image.Image):
+        rgb = np.asarray(image.convert("RGB"))
+        batch = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
+        return batch, lambda out: Image.fromarray(_to_uint8(out))
+    if isinstance(image, np.ndarray):
+        rgb = _rgb_array(image)
+        if rgb.dtype == np.uint8:
+            batch = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
+            return batch, _to_uint8
+        if not np.issubdtype(rgb.dtype, np.floating):
+            raise UsageError(f"an image array must be uint8 or float in [0, 1], got {rgb.dtype}")
+        batch = torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)[None].clamp(0, 1)
+        dtype = rgb.dtype
+        return batch, lambda out: out[0].permute(1, 2, 0).cpu().numpy().astype(dtype)
+    if isinstance(image, Tensor):
+        if image.ndim != 3 or image.shape[0] != 3:
+            raise UsageError(
+                f"an image tensor must be [3,H,W] (or a batch [B,3,H,W]), got {tuple(image.shape)}"
+            )
+        device, dtype = image.device, image.dtype
+        if dtype == torch.uint8:
+            return (
+                image[None].float().cpu() / 255,
+                lambda out: torch.from_numpy(_to_uint8(out)).permute(2, 0, 1).to(device),
+            )
+        return image[None].float().cpu(), lambda out: out[0].to(device, dtype)
+    raise UsageError(
+        f"cannot inpaint a {type(image).__name__}: give a PIL image, a numpy array [H,W,3] "
+        "or a tensor [3,H,W] / [B,3,H,W]"
+    )
+
+
+def _mask_batch(mask: Any, size: tuple[int, int]) -> Tensor:
+    """A mask of any supported kind → ``[1,1,H,W]`` float in {0, 1} (1 = missing).
+
+    PIL: white (> 50 % grey) = missing, as mask files; bool: True; integers: 1 or 255 (any
+    value > 127, or > 0 when the largest is 1); floats: > 0.5. ``[H,W,C]`` uses channel 0.
+    """
+    if isinstance(mask, Image.Image):
+        array: Any = np.asarray(mask.convert("L")) > 127
+    elif isinstance(mask, np.ndarray | Tensor):
+        array = mask.detach().cpu().numpy() if isinstance(mask, Tensor) else mask
+        if array.ndim == 3 and array.shape[0] == 1:
+            array = array[0]  # [1,H,W]
+        elif array.ndim == 3:
+            array = array[:, :, 0]  # [H,W,C]
+        if array.ndim != 2:
+            raise UsageError(f"a mask must be [H,W] (or [1,H,W], [H,W,C]), got {mask.shape}")
+        if array.dtype == np.bool_:
+            pass
+        elif np.issubdtype(array.dtype, np.integer):
+            array = array > (127 if array.size and array.max() > 1 else 0)
+        elif np.issubdtype(array.dtype, np.floating):
+            array = array > 0.5
+        else:
+            raise UsageError(f"a mask must be bool, integer or float, got {array.dtype}")
+    else:
+        raise UsageError(
+            f"cannot use a {type(mask).__name__} as a mask: give a PIL image, an array or a tensor"
+        )
+    if tuple(array.shape) != tuple(size):
+        raise InputError(
+            f"the mask is {array.shape[1]}x{array.shape[0]} but the image is {size[1]}x{size[0]}"
+        )
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None, None]
 
 
 def size_requirements(module: nn.Module) -> tuple[int, int | None]:
@@ -141,10 +264,28 @@ def pad_to_multiple(image: Tensor, mask: Tensor, multiple: int) -> tuple[Tensor,
 
 
 def load_inpainter(
-    ckpt: str | None, model_cfg: DictConfig | None, device: str | None = "auto"
+    ckpt: str | os.PathLike | None = None,
+    model_cfg: DictConfig | None = None,
+    device: str | None = "auto",
+    *,
+    max_side: int | None = None,
 ) -> Inpainter:
-    """The checkpoint's generator, or the classical baseline of ``model=telea|ns|mean_fill``."""
+    """An :class:`Inpainter` for a model file, or for a classical baseline.
+
+    ``ckpt``: a training checkpoint (``.ckpt``), an exported generator (``.pt``, weights +
+    config), an ONNX model (through onnxruntime, an optional dependency) or a TorchScript
+    file from ``python -m inpaintgan.export``; the kind is read from the file's content.
+    A classical baseline's name (``telea``, ``ns``, ``mean_fill``) in place of a file builds
+    it from ``conf/model/<name>.yaml``. ``model_cfg``: a classical model config instead
+    (``model=telea|ns|mean_fill`` of the commands). ``device``: ``auto`` = the GPU when there
+    is one. ``max_side``: see :class:`Inpainter` (single images only; None = no limit).
+    """
     target = resolve_device(device)
+    ckpt = None if ckpt is None or ckpt == "" else os.fspath(ckpt)
+    if ckpt in CLASSICAL_MODELS and model_cfg is None and not Path(ckpt).exists():
+        from inpaintgan.config import CONFIG_DIR
+
+        model_cfg, ckpt = OmegaConf.load(Path(CONFIG_DIR) / "model" / f"{ckpt}.yaml"), None
     classical = model_cfg is not None and model_cfg.get("inpainter") is not None
     if ckpt and model_cfg is not None:
         raise UsageError(
@@ -152,15 +293,22 @@ def load_inpainter(
             "(a checkpoint carries its own model config)"
         )
     if ckpt:
+        kind = file_format(ckpt)
+        if kind != "checkpoint":
+            exported = load_onnx(ckpt, target) if kind == "onnx" else load_torchscript(ckpt, target)
+            info = exported.info
+            return Inpainter(
+                exported, info.name, target, info.size_multiple, ckpt, info.fixed_size, max_side
+            )
         generator, config = load_generator(ckpt, map_location=target)
         name = config.get("model", {}).get("name") or Path(ckpt).stem
         multiple, fixed = size_requirements(generator)
-        return Inpainter(generator, str(name), target, multiple, str(ckpt), fixed)
+        return Inpainter(generator, str(name), target, multiple, ckpt, fixed, max_side)
     if classical:
         module = instantiate(model_cfg.inpainter).to(target).eval()
         name = model_cfg.get("name") or type(module).__name__
         multiple, fixed = size_requirements(module)
-        return Inpainter(module, str(name), target, multiple, None, fixed)
+        return Inpainter(module, str(name), target, multiple, None, fixed, max_side)
     if model_cfg is not None:
         raise UsageError(
             f"model={model_cfg.get('name', '?')} needs trained weights: pass ckpt=PATH "

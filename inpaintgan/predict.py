@@ -4,7 +4,8 @@ Pairs ``name.(png|jpg|jpeg|webp|bmp)`` with ``name_mask.png`` (white = fill; LaM
 convention). A single image works too: ``input=photo.jpg mask_file=hole.png`` (without
 ``mask_file``, ``photo_mask.png`` beside it is used). ``mask=center`` (or any mask config)
 fills images that have no mask file. ``model=telea|ns|mean_fill`` runs a classical baseline
-instead of a checkpoint.
+instead of a checkpoint. ``ckpt=`` takes a training checkpoint, an exported weights file or
+an ONNX / TorchScript export of ``python -m inpaintgan.export`` (read by content).
 
 Any image size: the image is padded (reflect) to the size multiple the network needs and
 cropped back. Images whose longer side exceeds ``max_side`` are inpainted downscaled to it,

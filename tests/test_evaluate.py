@@ -23,6 +23,7 @@ from torch import nn
 import inpaintgan.evaluate as evaluate_module
 from inpaintgan.checkpoints import CheckpointError, checkpoint_metadata
 from inpaintgan.config import CONFIG_DIR
+from inpaintgan.data import image_to_float
 from inpaintgan.errors import UsageError
 from inpaintgan.evaluate import evaluate
 from inpaintgan.inpainter import Inpainter, load_inpainter
@@ -93,7 +94,9 @@ def _ground_truth(overrides: list[str]) -> dict[str, np.ndarray]:
     mask = instantiate(cfg.mask)
     dataset = instantiate(cfg.data, mask=mask, seed=cfg.seed).dataset("test")
     samples = [dataset[i] for i in range(len(dataset))]
-    return {s["name"]: s["image"].permute(1, 2, 0).double().numpy() for s in samples}
+    return {
+        s["name"]: image_to_float(s["image"]).permute(1, 2, 0).double().numpy() for s in samples
+    }
 
 
 def test_telea_on_the_sample_matches_scikit_image_on_the_saved_outputs(

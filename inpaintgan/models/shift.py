@@ -72,7 +72,7 @@ def feature_hole(mask: Tensor, size: tuple[int, int], threshold: float = 0.5) ->
         bool ``[B, 1, h, w]``, True where the feature position is missing.
     """
     height, width = mask.shape[-2:]
-    h, w = int(size[0]), int(size[1])
+    h, w = size[0], size[1]  # not int(): a trace keeps them read from the input
     if height % h == 0 and width % w == 0:
         coverage = F.avg_pool2d(mask.float(), (height // h, width // w))
     else:
