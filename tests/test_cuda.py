@@ -253,3 +253,26 @@ def test_uint8_batch_is_converted_on_the_device() -> None:
     assert torch.equal(out["mask"].cpu(), mask.float()) and out["name"] == ["a", "b"]
     again = to_float_batch(out, DEVICE)  # float batches pass through
     assert again["image"] is out["image"]
+
+
+def test_torchscript_export_traced_on_cpu_runs_on_cuda_like_the_eager_generator(tmp_path):
+    # The export holds no device constants: traced on the CPU, loaded onto the GPU, it
+    # equals the eager generator on the GPU on masks it was not traced with.
+    from inpaintgan.exporting import ExportableInpainter, export_info, export_torchscript
+    from inpaintgan.inpainter import load_inpainter
+    from inpaintgan.models.unet import UNetGenerator
+
+    torch.manual_seed(0)
+    generator = UNetGenerator(image_size=64, base_channels=8).eval()
+    path = export_torchscript(generator, tmp_path / "g.ts", export_info(generator, {})).path
+    loaded = load_inpainter(str(path), device=DEVICE)
+    reference = ExportableInpainter(generator.to(DEVICE)).eval()
+    image = torch.rand(3, 3, 64, 128, device=DEVICE)
+    mask = torch.zeros(3, 1, 64, 128, device=DEVICE)
+    mask[0, :, 8:40, 8:40] = 1
+    mask[1, :, 20:60, 70:120] = 1  # another size and position; image 2 has no hole
+    with torch.no_grad():
+        want = reference(image, mask)
+        got = loaded(image, mask)
+    assert got.device.type == "cuda"
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-4)
