@@ -195,7 +195,8 @@ def test_all_broken_messages_say_how_many_and_blame_the_right_folder(tmp_path: P
     dataset = InpaintingDataset(sorted(images.iterdir()), 32, CenterMask(), train=True)
     with pytest.raises(DataError) as info:
         dataset[0]
-    assert "all 4 image files" in str(info.value) and "16" not in str(info.value)
+    message = str(info.value).replace(str(tmp_path), "<tmp>")  # tmp paths hold digits too
+    assert "all 4 image files" in message and "16" not in message
     masks = tmp_path / "masks"
     masks.mkdir()
     for name in "xy":
