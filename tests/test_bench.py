@@ -104,6 +104,7 @@ def test_cli_prints_table_writes_json_and_leaves_no_run_folder(tmp_path: Path) -
         expected = achieved / peak["measured"]["flops_per_s"]
         assert entry["mfu_measured"] == pytest.approx(expected, abs=1e-4)
     assert [e["size"] for e in data["shift"]] == [8, 16]
+    assert {e["method"] for e in data["shift"]} == {"compact"}  # auto on the CPU
     for entry in data["shift"]:
         _positive(entry, "median_ms", "peak_memory_bytes", "hole_positions")
         _positive(entry, "allocated_peak_bytes")  # the op's own tensors (profiler memory)
@@ -349,3 +350,12 @@ def test_unknown_gpu_gets_no_spec_mfu_and_says_why(monkeypatch: pytest.MonkeyPat
     assert result["train_step"]["mfu_spec"] is None
     assert result["train_step"]["mfu_measured"] == 0.1
     assert "Mystery Accelerator 9000" in result["peak"]["spec"]["reason"]
+
+
+@pytest.mark.parametrize(("method", "runs_as"), [("auto", "compact"), ("dense", "dense")])
+def test_shift_rows_name_the_method_they_timed(method: str, runs_as: str) -> None:
+    from inpaintgan.perf.steps import bench_shift
+
+    settings = Settings(torch.device("cpu"), "32", None, False, False)
+    entry = bench_shift(8, settings, batch=2, channels=4, warmup=0, repeats=1, method=method)
+    assert entry["method"] == runs_as and entry["median_ms"] > 0

@@ -38,6 +38,7 @@ __all__ = [
     "SIMILARITY_CHUNK_ELEMENTS",
     "ShiftLayer",
     "feature_hole",
+    "resolve_shift_method",
     "shift_known_to_hole",
 ]
 
@@ -90,7 +91,9 @@ def _capturing_graph() -> bool:
     )
 
 
-def _resolve_method(method: str, device: torch.device) -> str:
+def resolve_shift_method(method: str, device: torch.device) -> str:
+    """The implementation ``method`` runs as on ``device`` now: ``auto`` → ``compact`` in eager
+    mode on the CPU, else ``dense``; an unknown name is a ValueError."""
     if method not in SHIFT_METHODS:
         raise ValueError(f"shift method must be one of {SHIFT_METHODS}, got {method!r}")
     if method != "auto":
@@ -135,7 +138,7 @@ def shift_known_to_hole(
     if hole.shape[0] != b or tuple(hole.shape[-2:]) != (h, w) or hole.numel() != b * h * w:
         raise ValueError(f"hole must be [B, 1, H, W] matching the features, got {hole.shape}")
     hole_flat = hole.reshape(b, h * w).to(torch.bool)
-    if _resolve_method(method, encoder.device) == "dense":
+    if resolve_shift_method(method, encoder.device) == "dense":
         out = _dense_shift(decoder, encoder, hole_flat)
     else:
         out = _compact_shift(decoder, encoder, hole_flat)
@@ -189,7 +192,7 @@ def _compact_shift(decoder: Tensor, encoder: Tensor, hole_flat: Tensor) -> Tenso
         pasted = enc_flat.gather(2, source_pos[:, None, :].expand(b, c, q_max))  # [B, C, Q]
         pasted = pasted * valid[:, None, :].to(pasted.dtype)
         # Padded queries are distinct known positions: they receive 0, their value anyway.
-        out = out.scatter(2, query_pos[:, None, :].expand(b, c, q_max), pasted)
+        out.scatter_(2, query_pos[:, None, :].expand(b, c, q_max), pasted)
     return out.reshape(b, c, h, w)
 
 
@@ -245,7 +248,7 @@ class ShiftLayer(nn.Module):
 
     def __init__(self, method: str = "auto") -> None:
         super().__init__()
-        _resolve_method(method, torch.device("cpu"))  # refuses an unknown name now
+        resolve_shift_method(method, torch.device("cpu"))  # refuses an unknown name now
         self.method = method
 
     def forward(self, decoder: Tensor, encoder: Tensor, hole: Tensor) -> Tensor:

@@ -117,12 +117,13 @@ def _bench_shift_sizes(
             batch=int(cfg.shift.batch_size),
             channels=int(cfg.shift.channels),
             hole_fraction=float(cfg.shift.hole_fraction),
+            method=str(cfg.shift.get("method", "auto")),
             warmup=int(cfg.warmup),
             repeats=int(cfg.repeats),
             seed=int(cfg.seed),
         )
         entries.append(entry)
-        echo(f"shift {shift_size}x{shift_size}: {entry['median_ms']:.1f} ms")
+        echo(f"shift {shift_size}x{shift_size} ({entry['method']}): {entry['median_ms']:.1f} ms")
     return entries
 
 

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from inpaintgan.builders import build_module
 from inpaintgan.errors import UsageError
 from inpaintgan.losses import guidance_loss, reconstruction_loss
-from inpaintgan.models.shift import shift_known_to_hole
+from inpaintgan.models.shift import resolve_shift_method, shift_known_to_hole
 from inpaintgan.module import InpaintingModule
 from inpaintgan.perf.memory import OtherLoad, PeakMemory, cpu_allocated_peak_bytes
 from inpaintgan.perf.timing import Clock, measure
@@ -220,8 +220,10 @@ def bench_shift(
     warmup: int = 2,
     repeats: int = 5,
     seed: int = 0,
+    method: str = "auto",
 ) -> dict[str, Any]:
-    """Time and peak memory of ``shift_known_to_hole`` on a ``size``² map, centred hole."""
+    """Time and peak memory of ``shift_known_to_hole`` on a ``size``² map, centred hole,
+    with the shift ``method`` (``auto`` resolves as training does on that device)."""
     gen = torch.Generator().manual_seed(seed)
     decoder = torch.randn(batch, channels, size, size, generator=gen).to(settings.device)
     encoder = torch.randn(batch, channels, size, size, generator=gen).to(settings.device)
@@ -231,7 +233,7 @@ def bench_shift(
 
     def step(clock: Clock) -> None:
         with torch.no_grad():
-            shift_known_to_hole(decoder, encoder, hole)
+            shift_known_to_hole(decoder, encoder, hole, method)
         clock.mark("shift")
 
     with PeakMemory(settings.device) as memory, OtherLoad() as other:
@@ -241,6 +243,7 @@ def bench_shift(
         "batch_size": batch,
         "channels": channels,
         "hole_positions": int(hole[0].sum()),
+        "method": resolve_shift_method(method, settings.device),
         "dtype": str(decoder.dtype).removeprefix("torch."),
         **timing.as_dict(),
         **memory.as_dict(),

@@ -80,6 +80,8 @@ def format_table(result: dict[str, Any]) -> str:
             lines.append(f"  {phase:<26}{'':>10}{ms:11.1f}")
     for entry in result.get("shift", []):
         label = f"shift {entry['size']}x{entry['size']} b{entry['batch_size']} c{entry['channels']}"
+        if entry.get("method"):
+            label += f" {entry['method']}"
         allocated = entry.get("allocated_peak_bytes")
         detail = f"tensors {allocated / 2**20:.0f} MiB, " if allocated is not None else ""
         detail += f"+{entry['extra_memory_bytes'] / 2**20:.0f} MiB over the start"
