@@ -359,3 +359,6 @@ def test_shift_rows_name_the_method_they_timed(method: str, runs_as: str) -> Non
     settings = Settings(torch.device("cpu"), "32", None, False, False)
     entry = bench_shift(8, settings, batch=2, channels=4, warmup=0, repeats=1, method=method)
     assert entry["method"] == runs_as and entry["median_ms"] > 0
+    assert entry["shiftnet_style_ms"] > 0
+    ratio = entry["shiftnet_style_ms"] / entry["median_ms"]
+    assert entry["speedup_vs_shiftnet_style"] == pytest.approx(ratio, rel=0.02, abs=0.01)

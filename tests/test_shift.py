@@ -220,3 +220,15 @@ def test_feature_hole_pools_by_the_integer_factor_at_any_size():
         mask[..., : size // 2, : size // 2] = 1
         hole = feature_hole(mask, (size // 4, size // 4))
         assert hole.sum() == (size // 8) ** 2
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_shiftnet_style_reference_follows_the_same_rule(seed):
+    # The bench's yardstick must compute the same thing, or its ratio means nothing.
+    from inpaintgan.perf.reference import shiftnet_style_shift
+
+    decoder, encoder, hole = make_inputs(seed)
+    hole[1] = False
+    hole[2] = True
+    expected, _ = brute_force_shift(decoder, encoder, hole)
+    torch.testing.assert_close(shiftnet_style_shift(decoder, encoder, hole), expected)

@@ -4,9 +4,11 @@ One job per module: :mod:`~inpaintgan.perf.timing` (phase clocks, medians),
 :mod:`~inpaintgan.perf.memory` (peak memory, other processes' load),
 :mod:`~inpaintgan.perf.flops` (FLOPs, the device's measured peak rate),
 :mod:`~inpaintgan.perf.peaks` (spec-sheet GPU peaks, math modes, MFU),
-:mod:`~inpaintgan.perf.profile` (time per network part), :mod:`~inpaintgan.perf.table`
-(the printed summary), :mod:`~inpaintgan.perf.steps` (settings, the variant, the timed
-steps: the module's own ``gan_step``) and :mod:`~inpaintgan.perf.run` (``run_bench``: every
+:mod:`~inpaintgan.perf.profile` (time per network part),
+:mod:`~inpaintgan.perf.reference` (a Shift-Net-style shift op, the shift rows' yardstick),
+:mod:`~inpaintgan.perf.table` (the printed summary),
+:mod:`~inpaintgan.perf.steps` (settings, the variant, the timed steps: the module's own
+``gan_step``) and :mod:`~inpaintgan.perf.run` (``run_bench``: every
 configured part, one result). See docs/performance.md.
 """
 

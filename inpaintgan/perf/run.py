@@ -123,7 +123,10 @@ def _bench_shift_sizes(
             seed=int(cfg.seed),
         )
         entries.append(entry)
-        echo(f"shift {shift_size}x{shift_size} ({entry['method']}): {entry['median_ms']:.1f} ms")
+        echo(
+            f"shift {shift_size}x{shift_size} ({entry['method']}): {entry['median_ms']:.1f} ms "
+            f"(Shift-Net-style op: {entry['shiftnet_style_ms']:.1f} ms)"
+        )
     return entries
 
 

@@ -19,6 +19,7 @@ from inpaintgan.losses import guidance_loss, reconstruction_loss
 from inpaintgan.models.shift import resolve_shift_method, shift_known_to_hole
 from inpaintgan.module import InpaintingModule
 from inpaintgan.perf.memory import OtherLoad, PeakMemory, cpu_allocated_peak_bytes
+from inpaintgan.perf.reference import shiftnet_style_shift
 from inpaintgan.perf.timing import Clock, measure
 from inpaintgan.speed import channels_last_for
 
@@ -236,8 +237,15 @@ def bench_shift(
             shift_known_to_hole(decoder, encoder, hole, method)
         clock.mark("shift")
 
+    def reference_step(clock: Clock) -> None:
+        shiftnet_style_shift(decoder, encoder, hole)
+        clock.mark("shift")
+
     with PeakMemory(settings.device) as memory, OtherLoad() as other:
         timing = measure(step, settings.device, warmup, repeats)
+    # The yardstick, in the same run (interleaving would share each noisy minute better;
+    # back to back keeps the peak memory above the op's own).
+    reference = measure(reference_step, settings.device, warmup, max(3, repeats // 3))
     entry = {
         "size": size,
         "batch_size": batch,
@@ -248,6 +256,8 @@ def bench_shift(
         **timing.as_dict(),
         **memory.as_dict(),
         "other_cores": other.cores,
+        "shiftnet_style_ms": round(reference.median_ms, 3),
+        "speedup_vs_shiftnet_style": round(reference.median_ms / max(timing.median_ms, 1e-9), 2),
     }
     if settings.device.type == "cpu":
         entry["allocated_peak_bytes"] = cpu_allocated_peak_bytes(

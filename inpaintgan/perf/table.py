@@ -85,6 +85,11 @@ def format_table(result: dict[str, Any]) -> str:
         allocated = entry.get("allocated_peak_bytes")
         detail = f"tensors {allocated / 2**20:.0f} MiB, " if allocated is not None else ""
         detail += f"+{entry['extra_memory_bytes'] / 2**20:.0f} MiB over the start"
+        if entry.get("shiftnet_style_ms") is not None:
+            detail += (
+                f"; Shift-Net-style op {entry['shiftnet_style_ms']:.1f} ms in the same run, "
+                f"{entry['speedup_vs_shiftnet_style']:.1f}x"
+            )
         peak_mib = entry["peak_memory_bytes"] / 2**20
         lines.append(
             f"{label:<28}{'':>10}{entry['median_ms']:11.1f}{'':>10}{peak_mib:10.0f}{'':>29}"
