@@ -29,8 +29,10 @@ from inpaintgan.data.datasets import (
     CelebASource,
     FolderSource,
     InpaintingDataset,
+    PathList,
     Places2Source,
     SampleSource,
+    name_depth,
     sample_root,
 )
 from inpaintgan.data.images import DataError
@@ -737,3 +739,39 @@ def test_places_config_passes_variant_and_resolution(tmp_path):
     dm.setup("fit")
     assert len(dm.dataset("train")) == 10 and len(dm.dataset("val")) == 3
     _check_batch(next(iter(dm.train_dataloader())))
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        ["a/x.jpg", "b/y.jpg", "c/z.jpg"],  # stems unique: depth 1
+        ["a/cat/1.jpg", "b/dog/1.jpg", "b/dog/2.jpg"],  # stems repeat: depth 2
+        ["k/x.jpg", "k/x.png", "k/y.jpg"],  # same stem, two extensions: not unique at all
+        ["1.jpg", "d/1.jpg"],  # a shallower entry: the common folder completes its parts
+        ["1.jpg", "FOLDER/1.jpg"],  # ... and can collide with a sub-folder of the same name
+    ],
+)
+def test_path_list_is_a_list_of_paths_kept_as_bytes(tmp_path: Path, relative: list[str]) -> None:
+    tmp_path = tmp_path / "FOLDER"
+    listed = PathList(tmp_path, np.array([r.encode() for r in relative]))
+    as_paths = [tmp_path / r for r in relative]
+    assert len(listed) == len(as_paths) and listed == as_paths and list(listed) == as_paths
+    assert listed[1] == as_paths[1] and listed[:2] == as_paths[:2]
+    assert listed + as_paths[:1] == as_paths + as_paths[:1]
+    assert listed.name_depth() == name_depth(as_paths)
+    for path in as_paths:
+        _photo(path)
+    # The dataset built from the bytes equals the one built from Path objects, sample names
+    # and file order included.
+    subset = [len(relative) - 1, 0]
+    fast = InpaintingDataset(listed, SIZE, CenterMask(), train=False, subset=subset)
+    slow = InpaintingDataset(as_paths, SIZE, CenterMask(), train=False, subset=subset)
+    assert [fast.path(i) for i in range(2)] == [slow.path(i) for i in range(2)]
+    for i in range(2):
+        a, b = fast[i], slow[i]
+        assert a["name"] == b["name"] and torch.equal(a["image"], b["image"])
+
+
+def test_places_lists_are_read_into_a_path_list(places_lists: Path) -> None:
+    train = Places2Source(places_lists).paths("train")
+    assert isinstance(train, PathList) and all(p.is_file() for p in train)

@@ -35,6 +35,64 @@ EXTENSIONS_TEXT = "/".join(e[1:] for e in IMAGE_EXTENSIONS)
 MaskGenerator = Callable[[int, int, np.random.Generator], np.ndarray]
 
 
+class PathList(Sequence[Path]):
+    """Many image paths under one folder, kept as one numpy bytes array.
+
+    A Places365 training list names 1.8 M (Standard) or 8 M (Challenge) files: as ``Path``
+    objects (~1 KB each) that is gigabytes per process before training starts, on every
+    DDP rank. Here each entry costs its relative path's bytes. Indexing gives a ``Path``;
+    :class:`InpaintingDataset` takes the array as it is (no ``Path`` per entry).
+
+    Args:
+        folder: the folder the entries are relative to.
+        relative: bytes array (numpy ``S`` dtype) of ``/``-separated relative paths.
+    """
+
+    def __init__(self, folder: Path, relative: np.ndarray) -> None:
+        self.folder = Path(folder)
+        self.relative = np.asarray(relative, dtype=np.bytes_)
+
+    def __len__(self) -> int:
+        return len(self.relative)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self.folder / os.fsdecode(self.relative[index])
+
+    def __add__(self, other: Sequence[Path]) -> list[Path]:
+        return list(self) + list(other)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PathList):
+            return self.folder == other.folder and np.array_equal(self.relative, other.relative)
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  (mutable-like, as a list)
+
+    def encoded(self, ids: np.ndarray) -> np.ndarray:
+        """Full paths of the entries ``ids`` as one bytes array (the dataset's storage)."""
+        prefix = os.fsencode(str(self.folder)).rstrip(b"/") + b"/"
+        return np.char.add(np.bytes_(prefix), self.relative[ids])
+
+    def name_depth(self) -> int:
+        """:func:`name_depth` of these paths, read from the bytes (the folder's last parts
+        stand in front of every entry, as they do in the full paths)."""
+        n = len(self)
+        folder = b"/".join(os.fsencode(part) for part in self.folder.parts[-4:]) + b"/"
+        for depth in range(1, 5):
+            names = set()
+            for rel in self.relative.tolist():
+                parts = (folder + rel).rsplit(b"/", depth)[-depth:]
+                stem = parts[-1]
+                dot = stem.rfind(b".")
+                parts[-1] = stem[:dot] if dot > 0 else stem
+                names.add(b"/".join(parts))
+            if len(names) == n:
+                return depth
+        return 0
+
+
 # ---------------------------------------------------------------------------------------------
 # Sources
 
@@ -89,7 +147,7 @@ def _require_root(root: str | os.PathLike | None, expected: str) -> Path:
     return path
 
 
-def _check_listed(paths: list[Path], list_file: Path, expected: str) -> list[Path]:
+def _check_listed(paths: Sequence[Path], list_file: Path, expected: str) -> Sequence[Path]:
     """Fail early when a split file names no files, or none of its first entries exist."""
     if not paths:
         raise DataError(f"{list_file} lists no images (expected {expected})")
@@ -404,7 +462,7 @@ class Places2Source(ImageSource):
 
     def _from_list(
         self, root: Path, list_name: str, dirs: Sequence[str], why: str = ""
-    ) -> list[Path]:
+    ) -> Sequence[Path]:
         list_file = root / list_name
         if not list_file.is_file():
             raise DataError(
@@ -416,9 +474,12 @@ class Places2Source(ImageSource):
                 f"no image folder for {list_name} under {root}{why} (expected one of "
                 f"{', '.join(d + '/' for d in dirs)})"
             )
-        with list_file.open() as handle:
-            rels = [line.split()[0].lstrip("/") for line in handle if line.strip()]
-        return _check_listed([folder / r for r in rels], list_file, self.EXPECTED)
+        with list_file.open("rb") as handle:
+            relative = np.array(
+                [line.split(None, 1)[0].lstrip(b"/") for line in handle if line.strip()],
+                dtype=np.bytes_,
+            )
+        return _check_listed(PathList(folder, relative), list_file, self.EXPECTED)
 
     def _from_folder(self, root: Path, name: str) -> list[Path]:
         folder = root / name
@@ -429,7 +490,7 @@ class Places2Source(ImageSource):
             raise DataError(f"{folder} contains no images (expected {self.EXPECTED})")
         return paths
 
-    def _load(self, split: str) -> list[Path]:
+    def _load(self, split: str) -> Sequence[Path]:
         root = _require_root(self.root, self.EXPECTED)
         if self._layout(root) == "folders":
             return self._from_folder(root, self.test_split if split == "test" else split)
@@ -449,7 +510,7 @@ class Places2Source(ImageSource):
             return self._from_list(root, self.TEST_LIST, self.eval_dirs("test", resolution), why)
         return self._from_list(root, self.VAL_LIST, self.eval_dirs("val", resolution), why)
 
-    def _paths(self, split: str) -> list[Path]:
+    def _paths(self, split: str) -> Sequence[Path]:
         # Not cached: a list of millions of Path objects kept in the main process would be
         # inherited by every forked loader worker, where a full garbage collection writes to
         # every tracked object's header (copy-on-write copies). The data module keeps the
@@ -527,15 +588,20 @@ class InpaintingDataset(Dataset):
     ) -> None:
         if not paths:
             raise DataError("no images to build a dataset from")
-        paths = [p if isinstance(p, Path) else Path(p) for p in paths]  # no copies: millions
-        self._name_depth = name_depth(paths)
+        listed = isinstance(paths, PathList)  # millions of entries: kept as bytes throughout
+        if not listed:
+            paths = [p if isinstance(p, Path) else Path(p) for p in paths]
+        self._name_depth = paths.name_depth() if listed else name_depth(paths)
         # Positions in the whole list: they, not the position in the subset, seed each sample.
         ids = np.arange(len(paths)) if subset is None else np.asarray(subset, dtype=np.int64)
         if ids.size == 0 or ids.min() < 0 or ids.max() >= len(paths):
             raise DataError(f"subset must be non-empty positions in [0, {len(paths)})")
         self._ids = ids
         # Paths as one bytes array: no per-item Python objects for forked workers to copy.
-        self._paths = np.array([os.fsencode(paths[i]) for i in ids])
+        if listed:
+            self._paths = paths.encoded(ids)
+        else:
+            self._paths = np.array([os.fsencode(paths[i]) for i in ids])
         self.size, self.mask, self.train, self.seed = int(size), mask, bool(train), int(seed)
         self.load_size = max(int(load_size or size), self.size) if train else self.size
         # Shared memory, so persistent worker processes see epoch changes too.
