@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
-import os
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
@@ -38,7 +37,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from inpaintgan.errors import CheckpointError, UserError, WriteError, write_failure_cause
+from inpaintgan.errors import CheckpointError, UserError
+from inpaintgan.io import write_atomically
 from inpaintgan.models.base import GeneratorOutput, composite
 
 __all__ = [
@@ -302,20 +302,6 @@ def _check_fidelity(
     return worst
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(tmp)`` then rename over ``path``: a failure leaves no partial file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as err:
-        cause = write_failure_cause(err, path.parent if path.parent.exists() else Path("."))
-        raise WriteError(path, cause) from err
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 # ------------------------------------------------------------------------------ ONNX
 def export_onnx(
     generator: nn.Module,
@@ -365,7 +351,7 @@ def export_onnx(
     if verify:
         session = _onnx_session(program.model_proto.SerializeToString(), "the export", "cpu", ort)
         worst = _check_fidelity("ONNX", _onnx_runner(session), wrapper, info)
-    _atomic_write(path, lambda tmp: program.save(tmp, external_data=False))
+    write_atomically(path, lambda tmp: program.save(tmp, external_data=False))
     return ExportResult(path, "onnx", worst, info)
 
 
@@ -447,7 +433,7 @@ def export_torchscript(
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
             torch.jit.save(traced, str(tmp), _extra_files=extra)
 
-    _atomic_write(path, save)
+    write_atomically(path, save)
     return ExportResult(path, "torchscript", worst, info)
 
 

@@ -137,8 +137,9 @@ class Inpainter:
 
 
 def _to_uint8(batch: Tensor) -> np.ndarray:
-    """``[1,3,H,W]`` in [0, 1] → ``[H,W,3]`` uint8, rounded as :func:`save_png`."""
-    return (batch[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    """``[1,3,H,W]`` in [0, 1] → ``[H,W,3]`` uint8 (rounded): the PNG writer's and the
+    Python API's conversion (the loggers' ``to_uint8_image`` rule, without importing them)."""
+    return (batch[0].detach().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
 def _rgb_array(array: np.ndarray) -> np.ndarray:
@@ -340,7 +341,6 @@ def save_png(image: Tensor, path: str | os.PathLike) -> None:
     Through :func:`inpaintgan.io.atomic_file`: a failed write leaves neither a partial PNG
     nor a temporary file behind, and raises the error unchanged.
     """
-    image = image[0] if image.ndim == 4 else image
-    array = (image.detach().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    array = _to_uint8(image if image.ndim == 4 else image[None])
     with atomic_file(path) as handle:
         Image.fromarray(array).save(handle, format="PNG")

@@ -6,7 +6,7 @@ import contextlib
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -22,29 +22,34 @@ __all__ = [
     "OutputFolderCheck",
     "WriteError",
     "atomic_file",
+    "atomic_path",
     "atomic_torch_save",
     "check_writable_folder",
+    "write_atomically",
     "write_failure_cause",
 ]
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """The one atomic writer: a binary handle on ``.<name>.tmp`` beside ``path`` (its folder
-    created); when the block ends, fsync, then rename over ``path``.
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """The one atomic writer: the block writes the temporary file ``.<name>.tmp`` beside
+    ``path`` (its folder created); when the block ends, fsync, then rename over ``path``.
 
     A rename within one file system is atomic, so ``path`` is always either its previous
     complete content or the new one. Whatever the block raises (a full disk, Ctrl-C) leaves
-    no temporary file and ``path`` untouched, and propagates unchanged.
+    no temporary file and ``path`` untouched, and propagates unchanged. For writers that
+    want a handle, :func:`atomic_file`.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
+        descriptor = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
         os.replace(tmp, path)
     finally:
         try:
@@ -53,16 +58,39 @@ def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
             pass
 
 
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` through :func:`atomic_file`; a failed save is one :class:`WriteError`
-    line naming ``path`` and the cause (the previous file intact, no temporary file)."""
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """:func:`atomic_path` with a binary handle on the temporary file."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        yield handle
+
+
+def write_atomically(
+    path: str | os.PathLike,
+    write: Callable[[Path], None],
+    errors: tuple[type[BaseException], ...] = (OSError,),
+) -> None:
+    """``write(tmp)`` through :func:`atomic_path`; a failure of one of ``errors`` is one
+    :class:`WriteError` line naming ``path`` and the cause (the previous file intact, no
+    temporary file)."""
     path = Path(path)
     try:
-        with atomic_file(path) as handle:
-            torch.save(obj, handle)
-    except (OSError, RuntimeError) as err:
+        with atomic_path(path) as tmp:
+            write(tmp)
+    except errors as err:
         cause = write_failure_cause(err, path.parent if path.parent.exists() else Path("."))
         raise WriteError(path, cause) from err
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` through :func:`write_atomically` (torch reports a full disk as a
+    RuntimeError, so that counts as a write failure too)."""
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+
+    write_atomically(path, save, (OSError, RuntimeError))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -27,6 +27,7 @@ __all__ = [
     "count_parameters",
     "from_unit_range",
     "init_weights",
+    "is_channels_last",
     "make_norm",
     "to_unit_range",
 ]
@@ -66,7 +67,7 @@ def from_unit_range(x: Tensor) -> Tensor:
     return x * 2.0 - 1.0
 
 
-def _channels_last(x: Tensor) -> bool:
+def is_channels_last(x: Tensor) -> bool:
     """Whether ``x`` is a 4-d tensor in channels_last (and not also plain contiguous, as a
     1×1 map or a single channel is)."""
     cl = torch.channels_last
@@ -87,7 +88,7 @@ class InstanceNorm2d(nn.InstanceNorm2d):
         out = super().forward(input)
         if torch.compiler.is_exporting() or torch.jit.is_tracing():
             return out
-        if _channels_last(input) and not _channels_last(out):
+        if is_channels_last(input) and not is_channels_last(out):
             out = out.contiguous(memory_format=torch.channels_last)
         return out
 

@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inpaintgan.models.base import is_channels_last
+
 __all__ = [
     "DENSE_CHUNK_ELEMENTS",
     "SHIFT_METHODS",
@@ -101,13 +103,6 @@ def resolve_shift_method(method: str, device: torch.device) -> str:
     return "compact" if device.type == "cpu" and not _capturing_graph() else "dense"
 
 
-def _layout(tensor: Tensor) -> torch.memory_format:
-    """channels_last when ``tensor`` is laid out so (and not also plain contiguous)."""
-    if tensor.is_contiguous(memory_format=torch.channels_last) and not tensor.is_contiguous():
-        return torch.channels_last
-    return torch.contiguous_format
-
-
 def shift_known_to_hole(
     decoder: Tensor, encoder: Tensor, hole: Tensor, method: str = "auto"
 ) -> Tensor:
@@ -142,7 +137,8 @@ def shift_known_to_hole(
         out = _dense_shift(decoder, encoder, hole_flat)
     else:
         out = _compact_shift(decoder, encoder, hole_flat)
-    return out.contiguous(memory_format=_layout(encoder))
+    layout = torch.channels_last if is_channels_last(encoder) else torch.contiguous_format
+    return out.contiguous(memory_format=layout)
 
 
 def _dense_shift(decoder: Tensor, encoder: Tensor, hole_flat: Tensor) -> Tensor:
