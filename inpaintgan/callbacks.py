@@ -1,19 +1,23 @@
-"""Lightning callbacks: the latest-state checkpoint, image grids of fixed validation images
-written to disk and loggers, the best validation score in the W&B summary, and checkpoints as
-W&B artifacts."""
+"""Lightning callbacks: the latest-state checkpoint, labelled image grids (training batches
+and fixed validation images) written to disk and loggers, the best validation score in the
+W&B summary, checkpoints as W&B artifacts, and what a run prints: a progress bar counted in
+batches on a terminal, plain progress lines (also in train.log) otherwise, and a short
+model summary."""
 
 from __future__ import annotations
 
 import logging
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
-from PIL import Image
-from pytorch_lightning.callbacks import ModelCheckpoint
+from PIL import Image, ImageDraw, ImageFont
+from pytorch_lightning.callbacks import ModelCheckpoint, ModelSummary, ProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import Tensor
@@ -106,32 +110,79 @@ def masked_input_view(image: Tensor, mask: Tensor) -> Tensor:
 GRID_COLUMNS = ("masked input", "output", "composite", "ground truth")
 """The columns of :func:`inpainting_grid`, left to right."""
 
+GRID_LABELS = ("masked", "output", "composite", "truth")
+"""The column labels drawn in the header row of a grid image (short enough for 64-px tiles)."""
+
+GRID_PADDING = 2
+"""Pixels between (and around) the tiles of a grid, as torchvision's make_grid lays them."""
+
 
 def inpainting_grid(image: Tensor, mask: Tensor, output: Tensor) -> Tensor:
     """One row per image: masked input | output | composite | ground truth, in [0, 1]."""
     comp = composite(output, image, mask)
     columns = [masked_input_view(image, mask), output, comp, image]
     tiles = torch.stack(columns, dim=1).flatten(0, 1)  # [B*4, 3, H, W], row-major
-    return make_grid(tiles.float().clamp(0, 1), nrow=len(columns), padding=2, pad_value=1.0)
+    return make_grid(
+        tiles.float().clamp(0, 1), nrow=len(columns), padding=GRID_PADDING, pad_value=1.0
+    )
 
 
-def grid_caption(tag: str, step: int, epoch: int, num_images: int) -> str:
+def _label_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def add_column_labels(
+    grid: np.ndarray, labels: tuple[str, ...] = GRID_LABELS, padding: int = GRID_PADDING
+) -> np.ndarray:
+    """``grid`` (``[H, W, 3]`` uint8, ``len(labels)`` columns of tiles laid out by make_grid)
+    with a white header row above it naming each column, centred over its tiles."""
+    height, width = grid.shape[:2]
+    columns = len(labels)
+    tile = (width - padding) // columns - padding
+    size = max(9, min(16, tile // 7))
+    font = _label_font(size)
+    header = size + 6
+    canvas = Image.new("RGB", (width, height + header), (255, 255, 255))
+    canvas.paste(Image.fromarray(grid), (0, header))
+    draw = ImageDraw.Draw(canvas)
+    for index, label in enumerate(labels):
+        text = label
+        while len(text) > 1 and draw.textlength(text, font=font) > tile:
+            text = text[:-1]
+        left = padding + index * (tile + padding)
+        x = left + (tile - draw.textlength(text, font=font)) / 2
+        draw.text((x, 2), text, fill=(0, 0, 0), font=font)
+    return np.asarray(canvas).copy()
+
+
+def grid_caption(
+    tag: str, step: int, epoch: int, num_images: int, source: str = "fixed val images"
+) -> str:
     """The caption of a logged grid: its columns, which images, and when."""
     return (
-        f"{' | '.join(GRID_COLUMNS)} · {num_images} fixed val images · "
-        f"{tag} · step {step} · epoch {epoch}"
+        f"{' | '.join(GRID_COLUMNS)} · {num_images} {source} · {tag} · step {step} · epoch {epoch}"
     )
 
 
 class ImageGridCallback(pl.Callback):
-    """Every ``every_n_batches`` training batches and after each validation, inpaint the same
-    first ``num_images`` validation images and save/log the grid, so runs compare image by image."""
+    """Labelled grids (masked | output | composite | truth, one row per image) saved to
+    ``dirpath`` and logged.
+
+    ``train``: every ``every_n_batches`` training batches, the first ``num_images`` images
+    of the batch just trained on, with its training masks. ``val``: after each validation,
+    the same first ``num_images`` validation images every time, so runs compare image by
+    image. ``last_images[tag]`` keeps the images and masks of the latest grid of each tag.
+    """
 
     def __init__(self, num_images: int = 4, every_n_batches: int = 100, dirpath: str = "samples"):
         self.num_images = num_images
         self.every_n_batches = every_n_batches
         self.dirpath = Path(dirpath)
         self._fixed: dict[str, Tensor] | None = None
+        self.last_images: dict[str, dict[str, Tensor]] = {}
 
     def _fixed_batch(self, trainer: pl.Trainer) -> dict[str, Tensor] | None:
         if self._fixed is None:
@@ -153,25 +204,35 @@ class ImageGridCallback(pl.Callback):
         return self._fixed
 
     @torch.no_grad()
-    def write_grid(self, trainer: pl.Trainer, pl_module: pl.LightningModule, tag: str) -> None:
-        """Inpaint the fixed images with the current generator and save/log the grid."""
+    def write_grid(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        tag: str,
+        images: dict[str, Tensor] | None = None,
+    ) -> None:
+        """Inpaint ``images`` (default: the fixed validation images) with the current
+        generator and save/log the labelled grid."""
         if not trainer.is_global_zero:
             return
-        fixed = self._fixed_batch(trainer)
-        if fixed is None:
+        source = "images of the training batch" if images is not None else "fixed val images"
+        images = images if images is not None else self._fixed_batch(trainer)
+        if images is None:
             return
-        image = fixed["image"].to(pl_module.device)
-        mask = fixed["mask"].to(pl_module.device)
+        image = images["image"][: self.num_images].to(pl_module.device)
+        mask = images["mask"][: self.num_images].to(pl_module.device)
+        self.last_images[tag] = {"image": image.detach().cpu(), "mask": mask.detach().cpu()}
         was_training = pl_module.generator.training
         pl_module.generator.eval()
         output = pl_module.generator(image, mask).image.float()
         pl_module.generator.train(was_training)
         grid = to_uint8_image(inpainting_grid(image.float(), mask.float(), output))
+        grid = add_column_labels(grid)
         step = trainer.fit_loop.epoch_loop.total_batch_idx
         self.dirpath.mkdir(parents=True, exist_ok=True)
         with atomic_file(self.dirpath / f"{tag}_batch{step:07d}.png") as handle:
             Image.fromarray(grid).save(handle, format="PNG")
-        caption = grid_caption(tag, step, trainer.current_epoch, len(image))
+        caption = grid_caption(tag, step, trainer.current_epoch, len(image), source)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image(key=f"samples/{tag}", images=[grid], step=step, caption=[caption])
@@ -181,11 +242,19 @@ class ImageGridCallback(pl.Callback):
                 )
 
     def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        *args: Any,
     ) -> None:
         batches = trainer.fit_loop.epoch_loop.total_batch_idx
         if self.every_n_batches and batches % self.every_n_batches == 0:
-            self.write_grid(trainer, pl_module, "train")
+            images = to_float_batch(batch) if isinstance(batch, dict) else None
+            if images is not None and "image" in images and "mask" in images:
+                self.write_grid(trainer, pl_module, "train", images)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking:
@@ -292,3 +361,234 @@ class WandbModelArtifacts(pl.Callback):
                 continue
             score = None if best_score is None else float(best_score)
             log_checkpoint_artifacts(logger.experiment, last_path, best_path, {"best_score": score})
+
+
+# ------------------------------------------------------------------------------ console
+
+progress_log = logging.getLogger("inpaintgan.progress")
+"""Where the plain progress lines, the end-of-training line and the model summary go: the
+console and the run's train.log (Hydra's handlers)."""
+
+
+def _batches_done(trainer: pl.Trainer) -> int:
+    return int(trainer.fit_loop.epoch_loop.total_batch_idx) + 1
+
+
+def _steps_per_batch(pl_module: pl.LightningModule) -> int:
+    return max(1, int(getattr(pl_module, "optimizer_steps_per_batch", 1) or 1))
+
+
+def planned_batches(trainer: pl.Trainer, pl_module: pl.LightningModule) -> int | None:
+    """The number of training batches the run is set to make (``max_batches``, or
+    ``trainer.max_epochs`` × batches per epoch, whichever ends first), None if unbounded."""
+    limits = []
+    if trainer.max_steps is not None and trainer.max_steps > 0:
+        limits.append(math.ceil(trainer.max_steps / _steps_per_batch(pl_module)))
+    per_epoch = trainer.num_training_batches
+    if trainer.max_epochs is not None and trainer.max_epochs > 0 and math.isfinite(per_epoch):
+        limits.append(int(trainer.max_epochs * per_epoch))
+    return min(limits) if limits else None
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def _number(value: Any) -> str:
+    value = float(value)
+    return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def end_of_training_line(trainer: pl.Trainer, pl_module: pl.LightningModule) -> str:
+    """What ended training, in batches (Lightning's own line counts optimiser steps)."""
+    done = _batches_done(trainer)
+    if trainer.max_steps is not None and 0 < trainer.max_steps <= trainer.global_step:
+        limit = math.ceil(trainer.max_steps / _steps_per_batch(pl_module))
+        return f"training done: {done} batches (max_batches={limit} reached)"
+    epochs = trainer.current_epoch
+    if trainer.max_epochs is not None and 0 < trainer.max_epochs <= epochs:
+        return (
+            f"training done: {done} batches, {epochs} epochs "
+            f"(trainer.max_epochs={trainer.max_epochs} reached)"
+        )
+    return f"training stopped after {done} batches"
+
+
+def _train_metrics(trainer: pl.Trainer) -> str:
+    metrics = trainer.progress_bar_metrics
+    shown = [f"{k} {_number(v)}" for k, v in metrics.items() if not str(k).startswith("val/")]
+    return " · ".join(shown)
+
+
+def _val_metrics(trainer: pl.Trainer) -> str:
+    metrics = trainer.callback_metrics
+    shown = [f"{k} {_number(v)}" for k, v in metrics.items() if str(k).startswith("val/")]
+    return " · ".join(shown)
+
+
+class PlainProgress(ProgressBar):
+    """Progress as plain log lines, for runs whose stdout is not a terminal (nohup, SLURM,
+    a pipe): one line every ``every_n_batches`` training batches and one after each
+    validation, on the console and in the run's train.log::
+
+        batch 100/2000 · epoch 12 · 7.4 batches/s · ETA 4m17s · g_total 0.4123
+        validation at batch 250: val/psnr 17.01 · val/ssim 0.597
+    """
+
+    def __init__(self, every_n_batches: int = 100) -> None:
+        super().__init__()
+        self.every_n_batches = int(every_n_batches)
+        self._enabled = True
+        self._start: float | None = None
+        self._start_batch = 0
+        self.lines: list[str] = []
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    @property
+    def is_enabled(self) -> bool:
+        return self._enabled and self.trainer.is_global_zero
+
+    def _emit(self, line: str) -> None:
+        self.lines.append(line)
+        progress_log.info(line)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+        self._start_batch = _batches_done(trainer) - 1
+        if self.is_enabled:
+            total = planned_batches(trainer, pl_module)
+            every = f"; a line every {self.every_n_batches} batches" if self.every_n_batches else ""
+            self._emit(f"training: {total if total else 'unbounded'} batches{every}")
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any
+    ) -> None:
+        done = _batches_done(trainer)
+        if not self.is_enabled or not self.every_n_batches or done % self.every_n_batches:
+            return
+        total = planned_batches(trainer, pl_module)
+        parts = [f"batch {done}/{total}" if total else f"batch {done}"]
+        parts.append(f"epoch {trainer.current_epoch}")
+        elapsed = time.perf_counter() - (self._start or time.perf_counter())
+        rate = (done - self._start_batch) / elapsed if elapsed > 0 else 0.0
+        if rate > 0:
+            parts.append(f"{rate:.3g} batches/s")
+            if total:
+                parts.append(f"ETA {_duration(max(0, total - done) / rate)}")
+        metrics = _train_metrics(trainer)
+        if metrics:
+            parts.append(metrics)
+        self._emit(" · ".join(parts))
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not self.is_enabled or trainer.state.fn != "fit":
+            return
+        metrics = _val_metrics(trainer)
+        self._emit(f"validation at batch {_batches_done(trainer)}: {metrics or 'no metrics'}")
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.is_enabled:
+            self._emit(end_of_training_line(trainer, pl_module))
+
+
+def _rich_progress_bar() -> type[ProgressBar] | None:
+    try:
+        from pytorch_lightning.callbacks import RichProgressBar
+    except ImportError:
+        return None
+
+    class BatchRichProgressBar(RichProgressBar):
+        """Lightning's rich bar without a negative epoch total (``max_epochs=-1`` when
+        ``max_batches`` decides), with the run's batch count, and the end-of-training line
+        in batches."""
+
+        def _get_train_description(self, current_epoch: int) -> str:
+            max_epochs = self.trainer.max_epochs
+            if max_epochs is not None and max_epochs > 0:
+                return f"Epoch {current_epoch}/{max_epochs - 1}"
+            return f"Epoch {current_epoch}"
+
+        def get_metrics(
+            self, trainer: pl.Trainer, pl_module: pl.LightningModule
+        ) -> dict[str, int | str | float | dict[str, float]]:
+            metrics = dict(super().get_metrics(trainer, pl_module))
+            metrics.pop("v_num", None)
+            total = planned_batches(trainer, pl_module)
+            if trainer.state.fn == "fit" and not trainer.sanity_checking:
+                done = max(0, _batches_done(trainer))
+                batch = {"batch": f"{done}/{total}" if total else str(done)}
+                metrics = {**batch, **metrics}
+            return metrics
+
+        def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+            stop = getattr(self, "_stop_progress", None)
+            if callable(stop):
+                stop()
+            if trainer.is_global_zero:
+                progress_log.info(end_of_training_line(trainer, pl_module))
+
+    return BatchRichProgressBar
+
+
+def progress_callback(
+    enabled: bool = True, every_n_batches: int = 100, plain: bool | None = None
+) -> pl.Callback:
+    """The run's progress display: on a terminal, Lightning's rich bar counted in batches;
+    when stdout is not a terminal (``plain=null``) or with ``plain=true``, plain lines
+    (:class:`PlainProgress`). ``enabled=false`` (``trainer.enable_progress_bar=false``):
+    nothing (a callback that does nothing, since the Trainer refuses a bar then)."""
+    if not enabled:
+        return pl.Callback()
+    if plain is None:
+        plain = not sys.stdout.isatty()
+    rich_bar = None if plain else _rich_progress_bar()
+    if rich_bar is None:
+        return PlainProgress(every_n_batches)
+    return rich_bar()
+
+
+class ShortModelSummary(ModelSummary):
+    """The model's parameter counts in a few lines (no FLOPs column: they are not counted
+    here, see ``python -m inpaintgan.bench`` for FLOPs), also in train.log."""
+
+    @staticmethod
+    def summarize(
+        summary_data: list[tuple[str, list[str]]],
+        total_parameters: int,
+        trainable_parameters: int,
+        model_size: float,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        from pytorch_lightning.utilities.model_summary import get_human_readable_count
+
+        columns = dict(summary_data)
+        names = columns.get("Name", [])
+        types = columns.get("Type", [])
+        params = columns.get("Params", [])
+        rows = [
+            f"  {name:<14} {kind:<20} {count:>7}"
+            for name, kind, count in zip(names, types, params, strict=False)
+            if str(count).strip() not in ("0", "")
+        ]
+        head = (
+            f"model: {get_human_readable_count(int(trainable_parameters))} trainable parameters "
+            f"of {get_human_readable_count(int(total_parameters))} ({model_size:.1f} MB)"
+        )
+        progress_log.info("\n".join([head, *rows]))
+
+
+def model_summary_callback(enabled: bool = True) -> pl.Callback:
+    """:class:`ShortModelSummary`, or a callback that does nothing when ``enabled=false``
+    (``trainer.enable_model_summary=false``)."""
+    return ShortModelSummary() if enabled else pl.Callback()

@@ -156,6 +156,7 @@ def run_command(
     failed write there: ``cannot write <file>: <cause>``, exit ``write_exit_code``. With
     ``log``, the line also goes to the run's log file. Other errors propagate unchanged.
     """
+    __import__("inpaintgan.console").console.install()  # third-party noise: inpaintgan/console.py
     try:
         return body(*args, **kwargs)
     except Exception as err:

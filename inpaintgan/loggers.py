@@ -185,6 +185,11 @@ def wandb_logger(
         settings=wandb.Settings(init_timeout=init_timeout_s, silent=True),
     )
     logger.upload_checkpoints = bool(log_model)  # read by callbacks.WandbModelArtifacts
+    # Lightning always passes anonymous=None, which wandb >= 0.19 answers with "WARNING The
+    # anonymous setting has no effect": leave it out (None is wandb's default anyway).
+    init_kwargs = getattr(logger, "_wandb_init", None)
+    if isinstance(init_kwargs, dict) and init_kwargs.get("anonymous") is None:
+        init_kwargs.pop("anonymous", None)
     return logger
 
 
