@@ -167,6 +167,14 @@ class ExportInfo:
                 f"{path}: its inpaintgan metadata is unreadable ({type(err).__name__}: {err})"
             ) from err
 
+    def check(self, path: str | Path) -> ExportInfo:
+        """This block, its config checked against the generator allow-list (a config read
+        from a file never names other code; :func:`inpaintgan.checkpoints.check_config`)."""
+        from inpaintgan.checkpoints import check_generator_config
+
+        check_generator_config(self.config, path)
+        return self
+
 
 @dataclass
 class ExportResult:
@@ -406,7 +414,8 @@ def load_onnx(path: str | Path, device: str | torch.device = "cpu") -> OnnxInpai
     names = [i.name for i in session.get_inputs()]
     if names != list(INPUT_NAMES):
         raise CheckpointError(f"{path}: ONNX inputs are {names}, expected {list(INPUT_NAMES)}")
-    return OnnxInpainter(session, ExportInfo.from_json(metadata[METADATA_KEY], path), path)
+    info = ExportInfo.from_json(metadata[METADATA_KEY], path).check(path)
+    return OnnxInpainter(session, info, path)
 
 
 # ------------------------------------------------------------------------ TorchScript
@@ -464,7 +473,7 @@ def load_torchscript(path: str | Path, device: str | torch.device = "cpu") -> To
             f"{path}: a TorchScript model, but not an inpaintgan export "
             f"(no {TORCHSCRIPT_EXTRA_FILE} inside)"
         )
-    info = ExportInfo.from_json(extra[TORCHSCRIPT_EXTRA_FILE], path)
+    info = ExportInfo.from_json(extra[TORCHSCRIPT_EXTRA_FILE], path).check(path)
     return TorchScriptInpainter(module.eval(), info, path).eval()
 
 

@@ -23,12 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from torch import Tensor, nn
 
-from inpaintgan.checkpoints import load_generator
+from inpaintgan.checkpoints import build_classical, load_generator
 from inpaintgan.errors import InputError, UsageError
 from inpaintgan.exporting import file_format, load_onnx, load_torchscript
 from inpaintgan.io import atomic_file
@@ -306,7 +305,8 @@ def load_inpainter(
         multiple, fixed = size_requirements(generator)
         return Inpainter(generator, str(name), target, multiple, ckpt, fixed, max_side)
     if classical:
-        module = instantiate(model_cfg.inpainter).to(target).eval()
+        where = f"model={model_cfg.get('name') or '?'}"
+        module = build_classical(model_cfg.inpainter, where).to(target).eval()
         name = model_cfg.get("name") or type(module).__name__
         multiple, fixed = size_requirements(module)
         return Inpainter(module, str(name), target, multiple, None, fixed, max_side)
