@@ -6,6 +6,7 @@ The page itself, driven in a real browser, is tested in test_demo_browser.py.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import socket
 import struct
@@ -261,6 +262,31 @@ def test_an_oversized_body_is_refused_before_it_is_read(client: TestClient) -> N
 def test_unknown_result_is_404(client: TestClient) -> None:
     answer = client.get("/api/result/0123abcd.png")
     assert answer.status_code == 404 and "no such result" in answer.json()["detail"]
+
+
+def test_each_api_request_is_one_log_line(client: TestClient, caplog) -> None:
+    """Method, path, status and milliseconds, for answers and refusals; not the page."""
+    photo = _decoded(_photo_bytes())
+    with caplog.at_level(logging.INFO, logger="inpaintgan.webdemo.app"):
+        client.get("/")
+        client.get("/static/app.js")
+        client.get("/api/models")
+        _post(client, _photo_bytes(), _canvas_mask(_mask(*photo.shape[:2])))
+        _post(client, _photo_bytes(), None)  # 422
+        client.post("/api/inpaint", content=b"x", headers={"content-length": str(10**9)})  # 413
+        client.get("/api/result/0123abcd.png")  # 404
+    lines = [r.getMessage() for r in caplog.records if r.name == "inpaintgan.webdemo.app"]
+    pattern = re.compile(r"(GET|POST) (/api/\S+) (\d{3}) (\d+) ms")
+    parsed = [pattern.fullmatch(line) for line in lines]
+    assert all(parsed), lines
+    assert [(m[1], m[2], m[3]) for m in parsed] == [
+        ("GET", "/api/models", "200"),
+        ("POST", "/api/inpaint", "200"),
+        ("POST", "/api/inpaint", "422"),
+        ("POST", "/api/inpaint", "413"),
+        ("GET", "/api/result/0123abcd.png", "404"),
+    ]
+    assert all(r.levelno == logging.INFO for r in caplog.records if r.name.endswith("app"))
 
 
 def test_result_store_keeps_the_latest() -> None:

@@ -1,9 +1,21 @@
 """The demo page end to end in a real headless browser (Chromium + chromedriver, Selenium).
 
 `python -m inpaintgan.demo` runs as a subprocess with a tiny checkpoint and Telea; the test
-uploads a photo, paints with the mouse (ActionChains), undoes a stroke, runs both models and
-checks the result pixel by pixel against the photo and the stroke, then the download, and
-that bad input is shown as a message on the page.
+uploads a photo, paints with the mouse (WebDriver pointer actions), undoes a stroke, runs both
+models and checks the result pixel by pixel against the photo and the stroke, then the
+download, the layout, and that bad input is shown as a message on the page. Every test runs
+at two viewports (Chrome DevTools' device metrics): a laptop's 1280x657 at device pixel
+ratio 1 and a phone's 420x860 at ratio 2.
+
+Where the pointer lands is computed from the canvas' bounding box and the photo's scale from
+its rendered width, as the page computes them; nothing assumes a window size. The pointer is
+moved in viewport coordinates: WebDriver's *element* origin is the centre of the element's
+visible part, not of its box, so offsets from it miss whenever the canvas runs past the
+window's edge (the cause of an earlier failure: strokes landed 17 CSS px higher than the
+test thought).
+
+``INPAINTGAN_DEMO_SCREENSHOTS=docs/images`` saves the page after the runs as ``demo.png``
+(laptop) and ``demo_phone.png`` there.
 
 Skipped only when Chromium or chromedriver is missing AND ``INPAINTGAN_REQUIRE_BROWSER`` is
 unset; with it set (CI: ``.ci/run``) a missing browser fails the test.
@@ -11,8 +23,10 @@ unset; with it set (CI: ``.ci/run``) a missing browser fails the test.
 
 from __future__ import annotations
 
+import base64
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +46,9 @@ from inpaintgan.webdemo.serve import free_port
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
 BRUSH = 28  # CSS px, the page's default brush (checked below)
+# name: (CSS width, CSS height, device pixel ratio); the name ends the screenshot's file name
+VIEWPORTS = {"laptop": (1280, 657, 1), "phone": (420, 860, 2)}
+SCREENSHOTS = {"laptop": "demo.png", "phone": "demo_phone.png"}
 
 
 def _find(names: tuple[str, ...]) -> str | None:
@@ -119,7 +136,7 @@ def driver(browser_paths: tuple[str, str], downloads: Path):
     options.binary_location = browser
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
         options.add_argument(flag)
-    options.add_argument("--window-size=1280,800")
+    options.add_argument("--window-size=1280,800")  # the viewport itself is emulated below
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     options.add_experimental_option(
         "prefs",
@@ -129,6 +146,17 @@ def driver(browser_paths: tuple[str, str], downloads: Path):
     chrome.set_page_load_timeout(30)
     yield chrome
     chrome.quit()
+
+
+@pytest.fixture(scope="module", params=list(VIEWPORTS))
+def viewport(request: pytest.FixtureRequest, driver) -> str:
+    """The viewport of the page, set through DevTools (exact, whatever the window's frame)."""
+    width, height, ratio = VIEWPORTS[request.param]
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": ratio, "mobile": False},
+    )
+    return request.param
 
 
 def _photo() -> Path:
@@ -167,26 +195,111 @@ def _upload(driver, path: Path, expect: str = "ready") -> None:
     _wait_state(driver, expect, "error" if expect == "ready" else "ready")
 
 
-def _paint(driver, points: list[tuple[float, float]]) -> tuple[np.ndarray, float]:
-    """Drag the mouse through ``points`` (fractions of the canvas, from its top-left) and
-    return them in photo pixels, with the brush radius in photo pixels."""
-    from selenium.webdriver.common.action_chains import ActionChains
+def _rect(driver, element) -> dict:
+    return driver.execute_script("return arguments[0].getBoundingClientRect().toJSON();", element)
 
+
+def _viewport_box(driver) -> tuple[float, float]:
+    """The visible part of the page (without scrollbars), CSS pixels."""
+    return tuple(
+        driver.execute_script(
+            "const e = document.documentElement; return [e.clientWidth, e.clientHeight];"
+        )
+    )
+
+
+def _pointer_path(driver, client: list[tuple[int, int]], press: bool) -> None:
+    """Move the mouse through ``client`` (viewport CSS pixels), pressed between the first
+    and the last point when ``press``."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    actions = ActionBuilder(driver, duration=20)
+    actions.pointer_action.move_to_location(*client[0])
+    if press:
+        actions.pointer_action.pointer_down()
+    for point in client[1:]:
+        actions.pointer_action.move_to_location(*point)
+    if press:
+        actions.pointer_action.pointer_up()
+    actions.perform()
+
+
+def _on_canvas(driver, points: list[tuple[float, float]]) -> tuple[list, np.ndarray, float]:
+    """``points`` (fractions of the canvas' box) in viewport pixels (whole, as the pointer
+    moves) and in photo pixels, and the photo's scale (photo pixels per CSS pixel), all from
+    the canvas' rendered box. The canvas is scrolled fully into view first."""
     canvas = driver.find_element("id", "canvas")
-    rect = driver.execute_script("return arguments[0].getBoundingClientRect().toJSON();", canvas)
-    width_px = driver.execute_script("return arguments[0].width;", canvas)
-    scale = width_px / rect["width"]
-    offsets = [
-        (round((fx - 0.5) * rect["width"]), round((fy - 0.5) * rect["height"])) for fx, fy in points
+    driver.execute_script("arguments[0].scrollIntoView({block: 'nearest'});", canvas)
+    rect = _rect(driver, canvas)
+    width, height = _viewport_box(driver)
+    assert rect["left"] >= 0 and rect["top"] >= 0, rect
+    assert rect["right"] <= width and rect["bottom"] <= height, (rect, width, height)
+    scale = driver.execute_script("return arguments[0].width;", canvas) / rect["width"]
+    client = [
+        (int(rect["left"] + fx * rect["width"]), int(rect["top"] + fy * rect["height"]))
+        for fx, fy in points
     ]
-    chain = ActionChains(driver, duration=20)
-    chain.move_to_element_with_offset(canvas, *offsets[0]).click_and_hold()
-    for previous, current in zip(offsets, offsets[1:], strict=False):
-        chain.move_by_offset(current[0] - previous[0], current[1] - previous[1])
-    chain.release().perform()
-    centre = np.array([rect["width"] / 2, rect["height"] / 2])
-    photo_points = (np.array(offsets, dtype=float) + centre) * scale
-    return photo_points, BRUSH / 2 * scale
+    photo = (np.array(client, dtype=float) - [rect["left"], rect["top"]]) * scale
+    return client, photo, scale
+
+
+def _paint(driver, points: list[tuple[float, float]]) -> tuple[np.ndarray, float]:
+    """Drag the mouse through ``points`` (fractions of the canvas' box, from its top-left)
+    and return them in photo pixels, with the brush radius in photo pixels."""
+    canvas = driver.find_element("id", "canvas")
+    client, photo, scale = _on_canvas(driver, points)
+    before = _rect(driver, canvas)
+    driver.execute_script(  # where the canvas is at each pointer event of the stroke
+        "const canvas = arguments[0]; window.strokeRects = [];"
+        "window.noteRect = () => strokeRects.push(canvas.getBoundingClientRect().toJSON());"
+        "for (const kind of ['pointerdown', 'pointermove', 'pointerup'])"
+        "  canvas.addEventListener(kind, noteRect, {capture: true});",
+        canvas,
+    )
+    try:
+        _pointer_path(driver, client, press=True)
+        seen = driver.execute_script("return strokeRects;")
+    finally:
+        driver.execute_script(
+            "for (const kind of ['pointerdown', 'pointermove', 'pointerup'])"
+            "  arguments[0].removeEventListener(kind, noteRect, {capture: true});",
+            canvas,
+        )
+    assert len(seen) >= len(client) + 1, seen  # every move, and the release
+    assert all(rect == before for rect in seen), "the canvas moved while painting"
+    return photo, BRUSH / 2 * scale
+
+
+def _canvas_pixels(driver) -> np.ndarray:
+    """The canvas' bitmap (photo pixels) once the page has drawn its next frame."""
+    url = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "requestAnimationFrame(() => requestAnimationFrame(() =>"
+        " done(document.getElementById('canvas').toDataURL('image/png'))));"
+    )
+    png = base64.b64decode(url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+
+
+def _check_outline(driver) -> None:
+    """The brush outline under a hovering pointer is a circle of the radius a stroke is
+    painted with (BRUSH / 2 CSS pixels at the page's measured scale)."""
+    _pointer_path(driver, [(1, 1)], press=False)  # off the canvas: no outline
+    plain = _canvas_pixels(driver)
+    client, (centre,), scale = _on_canvas(driver, [(0.5, 0.5)])
+    _pointer_path(driver, client, press=False)
+    outlined = _canvas_pixels(driver)
+    _pointer_path(driver, [(1, 1)], press=False)
+    ring = np.argwhere((outlined != plain).any(axis=-1))[:, ::-1] + 0.5  # (x, y) centres
+    distance = np.linalg.norm(ring - centre, axis=-1)
+    radius = BRUSH / 2 * scale
+    slack = 0.75 * scale + 1.0  # half the outline's width, plus antialiasing
+    assert len(ring) > 4 * radius, "no outline under the pointer"
+    assert distance.min() >= radius - slack and distance.max() <= radius + slack, (
+        distance.min(),
+        distance.max(),
+        radius,
+    )
 
 
 def _distance_to_polyline(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
@@ -205,11 +318,15 @@ def _distance_to_polyline(shape: tuple[int, int], points: np.ndarray) -> np.ndar
 def _run(driver, model: str) -> dict:
     from selenium.webdriver.support.ui import Select
 
-    Select(driver.find_element("id", "model")).select_by_value(model)
+    menu = Select(driver.find_element("id", "model"))
+    menu.select_by_value(model)
+    label = menu.first_selected_option.text
     _reset_state(driver)
     driver.find_element("id", "run").click()
     state = _wait_state(driver, "done", "error")
     assert state == "done", _status(driver)
+    # the status names the model as the menu does ("tiny.pt (paper)", not "paper")
+    assert _status(driver).startswith(f"Done: {label} in "), (_status(driver), label)
     result = driver.find_element("id", "result")
     link = driver.find_element("id", "download")
     return {
@@ -230,8 +347,39 @@ def _check_fill(png: bytes, original: np.ndarray, distance: np.ndarray, radius: 
     assert core.sum() > 100 and changed[core].mean() > 0.5
 
 
-def test_paint_undo_run_compare_and_download(server, driver, downloads: Path) -> None:
+def _check_layout(driver, viewport: str) -> None:
+    """No sideways scrolling; on the laptop, both panels whole in the window without
+    scrolling and the controls on one row."""
+    width, height, _ = VIEWPORTS[viewport]
+    page = driver.execute_script(
+        "const e = document.scrollingElement;"
+        "return {scrollWidth: e.scrollWidth, clientWidth: e.clientWidth, inner: innerWidth};"
+    )
+    assert page["inner"] == width
+    assert page["scrollWidth"] <= page["clientWidth"] <= page["inner"], page
+    if viewport != "laptop":
+        return
+    driver.execute_script("window.scrollTo(0, 0);")
+    assert driver.execute_script("return document.scrollingElement.scrollHeight;") <= height
+    for panel in driver.find_elements("css selector", "main .panel"):
+        box = _rect(driver, panel)
+        assert box["top"] >= 0 and box["bottom"] <= height, box
+    boxes = [_rect(driver, e) for e in driver.find_elements("css selector", "#controls > *")]
+    assert max(b["top"] for b in boxes) < min(b["bottom"] for b in boxes), "controls wrap"
+
+
+def _server_lines(server: _Server) -> list[tuple[str, str, str]]:
+    """(method, path, status) of the API requests the server logged."""
+    pattern = re.compile(r"(GET|POST) (/api/\S+) (\d{3}) \d+ ms$")
+    lines = server.log.read_text().splitlines()
+    return [m.groups() for m in map(pattern.search, lines) if m]
+
+
+def test_paint_undo_run_compare_and_download(server, driver, viewport, downloads: Path) -> None:
     _open_page(driver, server.url())
+    width, height, ratio = VIEWPORTS[viewport]
+    metrics = driver.execute_script("return [innerWidth, innerHeight, devicePixelRatio];")
+    assert metrics == [width, height, ratio]
     driver.get_log("browser")  # from here on the page must log no error
     options = [
         o.get_attribute("value") for o in driver.find_elements("css selector", "#model option")
@@ -239,17 +387,24 @@ def test_paint_undo_run_compare_and_download(server, driver, downloads: Path) ->
     assert options == ["tiny.pt", "telea"]
     assert driver.find_element("id", "brush").get_attribute("value") == str(BRUSH)
     assert driver.find_element("id", "run").get_attribute("disabled") is not None
+    _check_layout(driver, viewport)
 
     photo = _photo()
     original = np.asarray(Image.open(photo).convert("RGB"))
     _upload(driver, photo)
+    driver.find_element("id", "run").click()  # nothing painted yet
+    assert "Paint the region to fill first" in _status(driver)
+    _check_outline(driver)
     kept, radius = _paint(driver, [(0.2, 0.3), (0.45, 0.32), (0.7, 0.3)])
+    status = driver.find_element("id", "status")  # a stroke exists: the request is gone
+    assert "Paint the region" not in status.text.replace("Paint the region to fill, then", "")
+    assert status.get_attribute("class") != "error"
     _paint(driver, [(0.5, 0.6), (0.5, 0.85)])  # a second stroke, then undone
     assert driver.find_element("id", "undo").is_enabled()
     driver.find_element("id", "undo").click()
     distance = _distance_to_polyline(original.shape[:2], kept)
 
-    for model in ("telea", "tiny.pt"):
+    for model in ("tiny.pt", "telea"):
         shown = _run(driver, model)
         assert shown["displayed"] == original.shape[1]
         assert shown["href"] == shown["src"]
@@ -257,7 +412,14 @@ def test_paint_undo_run_compare_and_download(server, driver, downloads: Path) ->
         status, kind, png = _get(shown["href"])
         assert status == 200 and kind == "image/png" and png.startswith(b"\x89PNG")
         _check_fill(png, original, distance, radius)
-        assert "Done" in _status(driver)
+    _check_layout(driver, viewport)
+    folder = os.environ.get("INPAINTGAN_DEMO_SCREENSHOTS")
+    if folder:  # the docs' pictures: the brush outline where the stroke ended
+        client, _, _ = _on_canvas(driver, [(0.7, 0.3)])
+        _pointer_path(driver, client, press=False)
+        driver.execute_script("window.scrollTo(0, 0);")
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(folder) / SCREENSHOTS[viewport]))
 
     driver.find_element("id", "download").click()  # the browser saves the last result
     saved = downloads / shown["filename"]
@@ -265,11 +427,15 @@ def test_paint_undo_run_compare_and_download(server, driver, downloads: Path) ->
     while not saved.is_file() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert saved.read_bytes() == png
+    saved.unlink()  # the next viewport saves it again
     errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []
+    logged = _server_lines(server)  # the server logs one line per API request
+    assert ("GET", "/api/models", "200") in logged
+    assert logged.count(("POST", "/api/inpaint", "200")) >= 2
 
 
-def test_bad_input_is_shown_on_the_page(server, driver, tmp_path: Path) -> None:
+def test_bad_input_is_shown_on_the_page(server, driver, viewport, tmp_path: Path) -> None:
     _open_page(driver, server.url())
     not_image = tmp_path / "notes.png"
     not_image.write_text("this is not a picture")
@@ -291,3 +457,5 @@ def test_bad_input_is_shown_on_the_page(server, driver, tmp_path: Path) -> None:
     status = driver.find_element("id", "status")
     assert status.get_attribute("class") == "error"
     assert status.text.startswith("Refused: the photo is ") and "at most 1 MB" in status.text
+    _check_layout(driver, viewport)
+    assert ("POST", "/api/inpaint", "413") in _server_lines(server)

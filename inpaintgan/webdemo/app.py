@@ -11,6 +11,9 @@ Routes:
 Every refusal is JSON ``{"detail": "<one line>"}`` with a 4xx status (400 bad content, 404,
 413 too large, 422 a missing field); a failure during inpainting is a 500 with one line
 (the traceback goes to the server log only).
+
+Each API request is logged as one INFO line on the ``inpaintgan.webdemo.app`` logger:
+``POST /api/inpaint 200 412 ms`` (method, path, status, milliseconds), refusals included.
 """
 
 from __future__ import annotations
@@ -76,6 +79,36 @@ class ResultStore:
         """The PNG stored as ``key``, or None (unknown or evicted)."""
         with self._lock:
             return self._items.get(key)
+
+
+class _RequestLog:
+    """ASGI middleware: one INFO line per ``/api/`` request once it is answered: method,
+    path, status and milliseconds (``POST /api/inpaint 200 412 ms``). Outermost, so the
+    refusals of :class:`_BodyLimit` are logged too; a request that fails without an answer
+    is logged with status 500."""
+
+    def __init__(self, app: Any, prefix: str = "/api/") -> None:
+        self.app, self.prefix = app, prefix
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def noting_send(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_send)
+        finally:
+            ms = (time.perf_counter() - start) * 1000
+            log.info("%s %s %d %.0f ms", scope.get("method", "?"), path, status, ms)
 
 
 class _BodyLimit:
@@ -155,6 +188,7 @@ def create_app(
     run_lock = threading.Lock()  # one inference at a time: bounded memory, fair order
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(_BodyLimit, limit=upload_limit + MASK_ALLOWANCE)
+    app.add_middleware(_RequestLog)  # added last: the outermost, it sees every answer
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(RequestValidationError)

@@ -10,7 +10,7 @@ const ui = {
   undo: $("undo"), clear: $("clear"), run: $("run"), download: $("download"),
   status: $("status"), canvas: $("canvas"), result: $("result"), limits: $("limits"),
   inputPlaceholder: $("input-placeholder"), resultPlaceholder: $("result-placeholder"),
-  inputStage: $("input-stage"),
+  inputStage: $("input-stage"), controls: $("controls"), main: document.querySelector("main"),
 };
 const TINT = "rgba(255, 40, 90, 1)";
 const TINT_ALPHA = 0.55;
@@ -26,6 +26,8 @@ const state = {
   pointer: null,    // last pointer position in photo pixels (brush outline)
   busy: false,
   frame: 0,
+  readyText: "",    // the status line for a photo that is ready to paint on
+  askedToPaint: false,  // the status says "Paint the region to fill first"
 };
 
 function setStatus(text, kind = "") {
@@ -66,11 +68,24 @@ function setDownload(url, filename) {
 }
 
 // ---- display sizing: both panels show the photo at the same size, fitted to the stage ----
+// Side by side (a laptop), the photo is as tall as fits above the bottom of the window, with
+// the rest of the page (panel edge, footer) still in view: no scrolling to see either panel.
+// One under the other (a phone), the input panel fits the window; the result follows below.
+function roomHeight() {
+  const stage = ui.inputStage.getBoundingClientRect();
+  const top = stage.top + window.scrollY;  // where the stage is when the page is not scrolled
+  const stacked = getComputedStyle(ui.main).flexDirection.startsWith("column");
+  const below = stacked
+    ? ui.inputStage.closest(".panel").getBoundingClientRect().bottom - stage.bottom + 8
+    : document.body.getBoundingClientRect().bottom - stage.bottom;  // does not depend on the photo
+  return document.documentElement.clientHeight - top - below;
+}
+
 function displaySize() {
   const width = state.image.naturalWidth;
   const height = state.image.naturalHeight;
   const room = ui.inputStage.clientWidth || 600;
-  const maxHeight = Math.max(240, window.innerHeight * 0.68);
+  const maxHeight = Math.max(160, roomHeight());
   const scale = Math.min(room / width, maxHeight / height, 4);
   return [Math.max(1, Math.floor(width * scale)), Math.max(1, Math.floor(height * scale))];
 }
@@ -84,7 +99,20 @@ function layout() {
   }
 }
 
+let layoutFrame = 0;
+function requestLayout() {  // after the frame: a resize observer never loops on its own change
+  if (!layoutFrame) {
+    layoutFrame = requestAnimationFrame(() => {
+      layoutFrame = 0;
+      layout();
+    });
+  }
+}
+
 // ---- drawing ----
+// Photo pixels per CSS pixel, from the canvas' rendered size. Pointer positions, the brush
+// slider and the outline are all in CSS pixels, so the painted stroke is the size of the
+// outline at any zoom or device pixel ratio.
 function scaleToPhoto() {
   const rect = ui.canvas.getBoundingClientRect();
   return rect.width > 0 ? ui.canvas.width / rect.width : 1;
@@ -172,10 +200,11 @@ function render() {
   ctx.globalAlpha = TINT_ALPHA;
   ctx.drawImage(state.tint, 0, 0);
   ctx.globalAlpha = 1;
-  if (state.pointer) {  // brush outline under the pointer
+  if (state.pointer) {  // brush outline under the pointer: the stroke's own size while painting
     const scale = scaleToPhoto();
+    const size = state.current ? state.current.size : brushSize();
     ctx.beginPath();
-    ctx.arc(state.pointer[0], state.pointer[1], brushSize() / 2, 0, 2 * Math.PI);
+    ctx.arc(state.pointer[0], state.pointer[1], size / 2, 0, 2 * Math.PI);
     ctx.lineWidth = 1.5 * scale;
     ctx.strokeStyle = "rgba(0, 0, 0, 0.8)";
     ctx.stroke();
@@ -225,6 +254,10 @@ function endStroke() {
   state.current = null;
   state.strokes.push(stroke);
   commitStroke(stroke);
+  if (state.askedToPaint) {  // there is a mask now: the request to paint no longer applies
+    state.askedToPaint = false;
+    setStatus(state.readyText);
+  }
   updateButtons();
   requestRender();
 }
@@ -262,7 +295,11 @@ ui.brush.addEventListener("input", () => {
   requestRender();
 });
 
-window.addEventListener("resize", layout);
+window.addEventListener("resize", requestLayout);
+// the stage's width (a scrollbar coming or going) and the height above it (the status line
+// wrapping) change without a window resize
+new ResizeObserver(requestLayout).observe(ui.inputStage);
+for (const element of [ui.controls, ui.status]) new ResizeObserver(requestLayout).observe(element);
 
 // ---- photo ----
 function resetResult() {
@@ -298,7 +335,9 @@ ui.file.addEventListener("change", () => {
     render();
     updateButtons();
     setState("ready");
-    setStatus(`${file.name}: ${width}×${height}. Paint the region to fill, then press Inpaint.`);
+    state.askedToPaint = false;
+    state.readyText = `${file.name}: ${width}×${height}. Paint the region to fill, then press Inpaint.`;
+    setStatus(state.readyText);
   };
   image.onerror = () => {
     URL.revokeObjectURL(url);
@@ -309,6 +348,11 @@ ui.file.addEventListener("change", () => {
 });
 
 // ---- run ----
+function modelLabel() {
+  const option = ui.model.selectedOptions[0];
+  return option ? option.textContent : ui.model.value;
+}
+
 function maskBlob() {
   return new Promise((resolve) => state.mask.toBlob(resolve, "image/png"));
 }
@@ -327,13 +371,16 @@ ui.run.addEventListener("click", async () => {
   if (!state.image || state.busy) return;
   if (state.strokes.length === 0) {
     setStatus("Paint the region to fill first (the mask is empty).", "error");
+    state.askedToPaint = true;
     return;
   }
+  state.askedToPaint = false;
   state.busy = true;
   updateButtons();
   setState("running");
   const model = ui.model.value;
-  setStatus(`Inpainting with ${model} …`, "busy");
+  const label = modelLabel();  // as the menu shows it: "last.ckpt (paper)"
+  setStatus(`Inpainting with ${label} …`, "busy");
   try {
     const form = new FormData();
     form.append("image", state.photo, state.photo.name);
@@ -358,7 +405,7 @@ ui.run.addEventListener("click", async () => {
     const scaled = answer.downscaled ? ` (filled at ${answer.max_side} px, then upscaled)` : "";
     setState("done");
     setStatus(
-      `Done: ${answer.model} in ${answer.seconds.toFixed(2)} s${scaled}, ` +
+      `Done: ${label} in ${answer.seconds.toFixed(2)} s${scaled}, ` +
         `${answer.width}×${answer.height}.`, "ok");
   } catch (error) {
     setState("error");
