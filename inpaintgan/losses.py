@@ -27,6 +27,8 @@ from inpaintgan.models.base import GeneratorOutput
 
 __all__ = [
     "GAN_MODES",
+    "GUIDANCE_NORMALIZATIONS",
+    "PIXEL_RANGES",
     "InpaintingLoss",
     "discriminator_adversarial_losses",
     "generator_adversarial_loss",
@@ -39,6 +41,9 @@ __all__ = [
 ]
 
 GAN_MODES = ("vanilla", "lsgan", "hinge")
+#: Pixel range the reconstruction terms are computed in: ``unit`` [0, 1] (the API's) or
+#: ``signed`` [-1, 1] (the network's, Shift-Net's and pix2pix's: an L1 twice as large).
+PIXEL_RANGES = ("signed", "unit")
 GanMode = Literal["vanilla", "lsgan", "hinge"]
 
 
@@ -151,19 +156,39 @@ def discriminator_adversarial_losses(
     raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {mode!r}")
 
 
-def guidance_loss(feature: Tensor, target: Tensor, hole: Tensor) -> Tensor:
+GUIDANCE_NORMALIZATIONS = ("all", "hole")
+
+
+def guidance_loss(
+    feature: Tensor, target: Tensor, hole: Tensor, normalization: str = "all"
+) -> Tensor:
     """eq. 7: squared L2 between decoder feature and ground-truth encoder feature, hole only.
 
     Shapes: feature, target ``[B, C, h, w]``; hole bool ``[B, 1, h, w]`` (True = missing).
-    Returns the mean over hole positions and channels (the paper's sum, normalised so the
-    weight does not depend on the hole size); 0 when there is no hole. Positions outside
-    the hole neither contribute nor receive gradient; the target gets none.
+    The sum over hole positions and channels is divided by ``normalization``:
+
+    * ``all`` (default): every position and channel, ``B·C·h·w``, as Shift-Net's ``InnerCos``
+      (an ``MSELoss`` over the whole masked feature map): the term grows with the hole;
+    * ``hole``: the hole positions only (a mean over the hole), which weighs a small hole as
+      much as a large one: ``h·w / hole positions`` times ``all`` (4× for the center hole at
+      the shift level, more for strokes).
+
+    0 when there is no hole. Positions outside the hole neither contribute nor receive
+    gradient; the target gets none.
     """
     if feature.shape != target.shape:
         raise ValueError(f"guidance shapes differ: {tuple(feature.shape)} vs {tuple(target.shape)}")
+    if normalization not in GUIDANCE_NORMALIZATIONS:
+        raise ValueError(
+            f"guidance normalization must be one of {GUIDANCE_NORMALIZATIONS}, "
+            f"got {normalization!r}"
+        )
     weight = hole.to(torch.float32)
     sq = (feature.float() - target.detach().float()).square()
-    count = weight.sum() * feature.shape[1]
+    if normalization == "all":
+        count = torch.tensor(float(feature.numel()), device=feature.device)
+    else:
+        count = weight.sum() * feature.shape[1]
     return (sq * weight).sum() / count.clamp_min(1.0)
 
 
@@ -222,6 +247,11 @@ class InpaintingLoss(nn.Module):
         style_weight: λ_sty (10).
         reconstruction: ``l1`` (paper, Shift-Net) or ``l2`` (Context Encoder).
         gan_mode: ``vanilla`` (paper), ``lsgan`` or ``hinge``.
+        pixel_range: ``signed``: the reconstruction terms on images mapped to [-1, 1], as
+            Shift-Net's code computes them (L1 ×2, L2 ×4 against ``unit``), so its weights
+            keep their ratios to the GAN and guidance terms; ``unit``: on [0, 1].
+        guidance_normalization: ``all`` (Shift-Net's ``InnerCos``) or ``hole``; see
+            :func:`guidance_loss`.
         style_features: the VGG16 feature extractor, or a zero-argument factory of it (built
             only when ``style_weight > 0``; Hydra: ``_partial_: true``). May be None when
             ``style_weight == 0``.
@@ -241,8 +271,19 @@ class InpaintingLoss(nn.Module):
         hole_weight: float = 0.0,
         hole_discount: float | None = None,
         known_weight: float = 1.0,
+        pixel_range: str = "signed",
+        guidance_normalization: str = "all",
     ):
         super().__init__()
+        if pixel_range not in PIXEL_RANGES:
+            raise ValueError(f"pixel_range must be one of {PIXEL_RANGES}, got {pixel_range!r}")
+        if guidance_normalization not in GUIDANCE_NORMALIZATIONS:
+            raise ValueError(
+                f"guidance_normalization must be one of {GUIDANCE_NORMALIZATIONS}, "
+                f"got {guidance_normalization!r}"
+            )
+        self.pixel_range = pixel_range
+        self.guidance_normalization = guidance_normalization
         if reconstruction not in ("l1", "l2"):
             raise ValueError(f"reconstruction must be l1 or l2, got {reconstruction!r}")
         if gan_mode not in GAN_MODES:
@@ -305,14 +346,17 @@ class InpaintingLoss(nn.Module):
         """
         terms: dict[str, Tensor] = {}
         weighted: list[Tensor] = []
+        pixels_out, pixels_gt = output, target
+        if self.pixel_range == "signed":  # Shift-Net's scale: the network's [-1, 1]
+            pixels_out, pixels_gt = output.float() * 2 - 1, target.float() * 2 - 1
         if self.rec_weight > 0:
             terms["rec"] = reconstruction_loss(
-                output, target, self.reconstruction, mask, self.known_weight
+                pixels_out, pixels_gt, self.reconstruction, mask, self.known_weight
             )
             weighted.append(self.rec_weight * terms["rec"])
         if self.hole_weight > 0:
             terms["hole"] = hole_reconstruction_loss(
-                output, target, mask, self.reconstruction, self.hole_discount
+                pixels_out, pixels_gt, mask, self.reconstruction, self.hole_discount
             )
             weighted.append(self.hole_weight * terms["hole"])
         if self.adv_weight > 0 and fake_logits is not None:
@@ -322,7 +366,10 @@ class InpaintingLoss(nn.Module):
             if guidance_target is None or gen.guidance_hole is None:
                 raise ValueError("the guidance term needs guidance_target and gen.guidance_hole")
             terms["guidance"] = guidance_loss(
-                gen.guidance_feature, guidance_target, gen.guidance_hole
+                gen.guidance_feature,
+                guidance_target,
+                gen.guidance_hole,
+                self.guidance_normalization,
             )
             weighted.append(self.guidance_weight * terms["guidance"])
         if self.style_weight > 0:

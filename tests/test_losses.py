@@ -45,13 +45,23 @@ def test_guidance_is_zero_when_hole_matches_whatever_is_outside():
     assert guidance_loss(rand(2, 5, 8, 8, seed=1), target, hole) > 0
 
 
-def test_guidance_ignores_values_outside_the_hole_and_is_the_masked_mean():
+def test_guidance_ignores_values_outside_the_hole_and_its_two_normalizations():
     feature, target, hole = rand(2, 5, 8, 8, seed=2), rand(2, 5, 8, 8, seed=3), square_hole()
     loss = guidance_loss(feature, target, hole)
     changed = torch.where(hole, feature, feature + 100.0)
     torch.testing.assert_close(guidance_loss(changed, target, hole), loss)
-    expected = ((feature - target) ** 2)[hole.expand_as(feature)].mean()
+    # "all" (the default): Shift-Net's InnerCos, an MSELoss over the whole masked map
+    known = (~hole).expand_as(feature)
+    expected = torch.nn.functional.mse_loss(
+        feature.masked_fill(known, 0), target.masked_fill(known, 0)
+    )
     torch.testing.assert_close(loss, expected)
+    # "hole": the mean over hole positions, larger by h*w / hole positions
+    per_hole = guidance_loss(feature, target, hole, "hole")
+    torch.testing.assert_close(per_hole, ((feature - target) ** 2)[hole.expand_as(feature)].mean())
+    torch.testing.assert_close(per_hole / loss, torch.tensor(64 / 12))
+    with pytest.raises(ValueError, match="normalization"):
+        guidance_loss(feature, target, hole, "pixels")
 
 
 def test_guidance_gradient_only_inside_the_hole_and_zero_without_hole():
@@ -188,7 +198,8 @@ def test_generator_terms_weighted_total_and_skips():
         output=output, target=target, mask=mask, fake_logits=fake, gen=gen, guidance_target=guide
     )
     assert set(terms) == {"rec", "adv", "guidance", "total"}
-    torch.testing.assert_close(terms["rec"], (output - target).abs().mean())
+    # the default pixel_range "signed": L1 on [-1, 1], twice the [0, 1] error
+    torch.testing.assert_close(terms["rec"], 2 * (output - target).abs().mean())
     torch.testing.assert_close(terms["adv"], generator_adversarial_loss(fake))
     torch.testing.assert_close(terms["guidance"], guidance_loss(feature, guide, gen.guidance_hole))
     expected = 2.0 * terms["rec"] + 0.5 * terms["adv"] + 0.25 * terms["guidance"]
@@ -198,7 +209,12 @@ def test_generator_terms_weighted_total_and_skips():
     terms = loss.generator_terms(output=output, target=target, mask=mask, gen=no_guidance)
     assert set(terms) == {"rec", "total"}  # no logits, no guidance feature: skipped
     l2 = InpaintingLoss(
-        rec_weight=1.0, adv_weight=0, guidance_weight=0, style_weight=0, reconstruction="l2"
+        rec_weight=1.0,
+        adv_weight=0,
+        guidance_weight=0,
+        style_weight=0,
+        reconstruction="l2",
+        pixel_range="unit",
     )
     terms = l2.generator_terms(output=output, target=target, mask=mask, fake_logits=fake, gen=gen)
     assert set(terms) == {"rec", "total"}
@@ -292,7 +308,12 @@ def test_hole_term_in_the_total_and_known_weight():
     mask[..., 4:12, 4:12] = 1
     output = target + 0.1
     loss = InpaintingLoss(
-        rec_weight=1, hole_weight=4, adv_weight=0, guidance_weight=0, style_weight=0
+        rec_weight=1,
+        hole_weight=4,
+        adv_weight=0,
+        guidance_weight=0,
+        style_weight=0,
+        pixel_range="unit",
     )
     terms = loss.generator_terms(output=output, target=target, mask=mask)
     assert terms["hole"].item() == pytest.approx(0.1 * 0.25)
@@ -304,7 +325,56 @@ def test_hole_term_in_the_total_and_known_weight():
         adv_weight=0,
         guidance_weight=0,
         style_weight=0,
+        pixel_range="unit",
     )
     # known pixels weigh 10, hole pixels 1: 0.01 * (0.25 + 10 * 0.75)
     rec = ce.generator_terms(output=output, target=target, mask=mask)["rec"]
     assert rec.item() == pytest.approx(0.01 * 7.75)
+
+
+def test_paper_and_shiftnet_losses_keep_shift_nets_effective_ratios():
+    """The composed loss configs of paper and shiftnet, on one fixed batch, equal Shift-Net's
+    objective / 100, term by term: L1 100 and hole L1 400 on [-1, 1] images, InnerCos guidance
+    1 (MSE over the whole masked map), GAN 0.2. Fails if a range or normalisation drifts."""
+    cfg_dir = Path(__file__).resolve().parents[1] / "conf" / "loss"
+    g = torch.Generator().manual_seed(3)
+    target = torch.rand(2, 3, 32, 32, generator=g)
+    output = (target + 0.2 * torch.randn(2, 3, 32, 32, generator=g)).clamp(0, 1)
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    feature, guide = torch.randn(2, 8, 8, 8, generator=g), torch.randn(2, 8, 8, 8, generator=g)
+    hole = torch.zeros(2, 1, 8, 8, dtype=torch.bool)
+    hole[..., 2:6, 2:6] = True
+    fake = torch.randn(2, 1, generator=g)
+    signed_out, signed_gt = output * 2 - 1, target * 2 - 1
+    weight = spatial_discount(mask, 0.99)  # Shift-Net's default hole term is discounted
+    known = (~hole).expand_as(feature)
+    reference = {
+        "rec": 100 * torch.nn.functional.l1_loss(signed_out, signed_gt),
+        "hole": 400 * torch.nn.functional.l1_loss(signed_out * weight, signed_gt * weight),
+        "guidance": 1
+        * torch.nn.functional.mse_loss(feature.masked_fill(known, 0), guide.masked_fill(known, 0)),
+        "adv": 0.2 * generator_adversarial_loss(fake),
+    }
+    for name in ("paper", "shiftnet"):
+        config = OmegaConf.load(cfg_dir / f"{name}.yaml")
+        config.style_weight = 0.0  # the style term is outside Shift-Net's ratio
+        loss = instantiate(config)
+        terms = loss.generator_terms(
+            output=output,
+            target=target,
+            mask=mask,
+            fake_logits=fake,
+            gen=GeneratorOutput(output, feature, hole),
+            guidance_target=guide,
+        )
+        weights = {
+            "rec": loss.rec_weight,
+            "hole": loss.hole_weight,
+            "guidance": loss.guidance_weight,
+            "adv": loss.adv_weight,
+        }
+        for term, value in reference.items():
+            torch.testing.assert_close(
+                100 * weights[term] * terms[term], value, msg=f"{name} {term}"
+            )

@@ -19,7 +19,8 @@ __all__ = [
     "GeneratorOutput",
     "InstanceNorm2d",
     "NORMS",
-    "ZeroInitConv2d",
+    "DefaultInitLinear",
+    "OwnInit",
     "ZeroInitConv2d",
     "complexity",
     "composite",
@@ -118,7 +119,18 @@ def maybe_spectral(conv: nn.Module, kind: str) -> nn.Module:
     return spectral_norm(conv) if kind == "spectral" else conv
 
 
-class ZeroInitConv2d(nn.Conv2d):
+class OwnInit:
+    """Marker: a layer whose ``reset_parameters`` is its init; :func:`init_weights` calls it
+    instead of drawing N(0, std)."""
+
+
+class DefaultInitLinear(OwnInit, nn.Linear):
+    """A linear layer that keeps PyTorch's default (Kaiming-uniform) init under
+    :func:`init_weights`: the SE MLP, initialised as SENet / torchvision's SE, whose
+    N(0, 0.02) init would leave the channel weights ~flat at 0.5 for every image."""
+
+
+class ZeroInitConv2d(OwnInit, nn.Conv2d):
     """A conv whose weight and bias start at zero (a residual branch that starts as a no-op);
     :func:`init_weights` leaves it at zero."""
 
@@ -132,10 +144,10 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
     """DCGAN / Shift-Net init: conv and linear weights N(0, std), biases 0, BN weights N(1, std).
 
     Spectrally normalised layers are initialised through their original weight;
-    :class:`ZeroInitConv2d` layers stay at zero.
+    :class:`OwnInit` layers (zero-init convs, the SE MLP) keep their own init.
     """
     for m in module.modules():
-        if isinstance(m, ZeroInitConv2d):
+        if isinstance(m, OwnInit):
             m.reset_parameters()
         elif isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
             if parametrize.is_parametrized(m, "weight"):

@@ -54,9 +54,22 @@ class DownBlock(nn.Module):
         if with_norm:
             layers.append(make_norm(norm, out_channels))
         self.block = nn.Sequential(*layers)
+        self.has_norm = with_norm
 
     def forward(self, x: Tensor) -> Tensor:
         return self.block(x)
+
+    def forward_with_pre_norm(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The output and the conv's output before the norm (the same tensor without norm).
+
+        The pre-norm feature keeps the per-image channel statistics that InstanceNorm
+        removes: the SE block's ``squeeze="pre_norm"`` pools it.
+        """
+        if not self.has_norm:
+            out = self.block(x)
+            return out, out
+        pre = self.block[:-1](x)
+        return self.block[-1](pre), pre
 
 
 UPSAMPLE_MODES = ("transpose", "resize")
@@ -239,9 +252,14 @@ class UNetGenerator(nn.Module):
         """Encoder features of levels 1..``levels`` (after their SE blocks)."""
         features = []
         for i, down in enumerate(self.down[:levels], start=1):
-            x = down(x)
-            if str(i) in self.se:
-                x = self.se[str(i)](x)
+            se = self.se[str(i)] if str(i) in self.se else None
+            if se is not None and getattr(se, "wants_context", False):
+                x, pre_norm = down.forward_with_pre_norm(x)
+                x = se(x, pre_norm)
+            else:
+                x = down(x)
+                if se is not None:
+                    x = se(x)
             features.append(x)
         return features
 

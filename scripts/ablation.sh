@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Issue 23: the ablation that tests the paper's claim, on scenes_small (split by scene).
+#   paper            the paper model, SE squeezing the multi-scale features (the default)
+#   paper_prenorm    SE squeezing the encoder conv's output before its InstanceNorm
+#   paper_inert      SE squeezing its normed input (the literal eq. 1; S constant: inert)
+#   paper_nose       the paper model without SE blocks (se_levels=[])
+#   shiftnet         Shift-Net
+# Each run is trained with the experiment's recipe and its end-of-training state is scored on
+# the val photos AND on the test photos (64x64 center hole), next to mean fill / Telea / NS.
+#   LANE=1/2 scripts/ablation.sh      # lane i of n: every n-th (variant, seed), for 2 cores
+#   SEEDS="1 2 3" VARIANTS="paper shiftnet" scripts/ablation.sh
+# WORK: checkpoints, logs, evaluations (default outputs/ablation, git-ignored).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY=${PY:-.venv/bin/python}
+SCENES=${SCENES:-../shared/data/scenes}
+WORK=${WORK:-outputs/ablation}
+SEEDS=${SEEDS:-1 2 3}
+VARIANTS=${VARIANTS:-paper paper_inert paper_nose shiftnet}
+LANE=${LANE:-1/1}
+read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"
+export PYTHONUNBUFFERED=1 WANDB_MODE=offline WANDB_SILENT=true
+export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=${THREADS:-1}
+declare -A ARGS=([paper]="model=paper"
+                 [paper_prenorm]="model=paper model.generator.se_block.squeeze=pre_norm"
+                 [paper_inert]="model=paper model.generator.se_block.squeeze=input"
+                 [paper_nose]="model=paper model.generator.se_levels=[]"
+                 [shiftnet]="model=shiftnet")
+SPLIT=(data=folder "data.root=$SCENES" data.size=128 data.source.split=fraction data.source.unit=scene
+       data.source.val_fraction=0.0885 data.source.test_fraction=0.2035 data.source.seed=0
+       data.num_workers=0 data.persistent_workers=false)
+mkdir -p "$WORK/train" "$WORK/eval" "$WORK/logs"
+
+evaluate() {  # evaluate OUT LABEL SPLIT [ckpt=... | model=...]
+  local out=$1 label=$2 split=$3; shift 3
+  [[ -f $WORK/eval/$out/metrics.json ]] && return 0
+  "$PY" -m inpaintgan.evaluate "${SPLIT[@]}" mask=center "split=$split" seed=42 device=cpu \
+    progress=false "$@" "name=$label" "out=$WORK/eval/$out" > "$WORK/logs/eval_$out.log" 2>&1
+}
+
+index=0 mine=${LANE%/*} lanes=${LANE#*/}
+for seed in $SEEDS; do
+  for variant in $VARIANTS; do
+    index=$((index + 1))
+    (( (index - 1) % lanes + 1 == mine )) || continue
+    run=${variant}_s$seed
+    if [[ ! -f $WORK/train/$run/checkpoints/last.ckpt || ! -f $WORK/train/$run/train_seconds.txt ]]; then
+      rm -rf "$WORK/train/$run"
+      read -r -a args <<< "${ARGS[$variant]}"
+      start=$(date +%s)
+      "$PY" -m inpaintgan.train +experiment=scenes_small "data.root=$SCENES" "${args[@]}" \
+        "seed=$seed" "${TRAIN_ARGS[@]}" "hydra.run.dir=$WORK/train/$run" \
+        > "$WORK/logs/train_$run.log" 2>&1
+      echo $(( $(date +%s) - start )) > "$WORK/train/$run/train_seconds.txt"
+    fi
+    for split in val test; do
+      evaluate "${run}_$split" "$variant" "$split" "ckpt=$WORK/train/$run/checkpoints/last.ckpt"
+    done
+    echo "$(date +%T) done $run ($(cat "$WORK/train/$run/train_seconds.txt") s)"
+  done
+done
+if [[ $mine == 1 ]]; then
+  for name in mean_fill telea ns; do
+    for split in val test; do evaluate "${name}_$split" "$name" "$split" "model=$name"; done
+  done
+fi
