@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
+from inpaintgan.errors import UsageError
 from inpaintgan.models.discriminators import discriminator_input_size
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -40,5 +44,60 @@ def run_suffix() -> str:
 OmegaConf.register_new_resolver("run_suffix", run_suffix, use_cache=True, replace=True)
 
 CONFIG_DIR: str = str(_find_config_dir())
+
+
+# ------------------------------------------------------------- checks of single values
+# Each command checks its options with these before anything is built: a bad value is one
+# UsageError line naming the key, the value and what is allowed (exit 2), never a traceback.
+def whole_number(
+    value: Any, key: str, minimum: int = 1, maximum: int | None = None, none: bool = False
+) -> int | None:
+    """``value`` as an int in ``[minimum, maximum]`` (None passes when ``none``), else a
+    UsageError such as ``batch_size=0: must be a whole number >= 1``."""
+    if value is None and none:
+        return None
+    limits = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+    allowed = f"must be a whole number {limits}" + (" or null" if none else "")
+    if isinstance(value, bool):
+        raise UsageError(f"{key}={value}: {allowed}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{key}={value}: {allowed}") from None
+    if not math.isfinite(number) or number != int(number):
+        raise UsageError(f"{key}={value}: {allowed}")
+    if number < minimum or (maximum is not None and number > maximum):
+        raise UsageError(f"{key}={value}: {allowed}")
+    return int(number)
+
+
+def real_number(
+    value: Any, key: str, minimum: float | None = None, positive: bool = False, none: bool = False
+) -> float | None:
+    """``value`` as a finite float (``> 0`` with ``positive``, ``>= minimum``; None passes
+    when ``none``), else a one-line UsageError naming the key, the value and the rule."""
+    if value is None and none:
+        return None
+    rule = "> 0" if positive else (f">= {minimum}" if minimum is not None else "")
+    allowed = f"must be a finite number {rule}".rstrip() + (" or null" if none else "")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{key}={value}: {allowed}") from None
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise UsageError(f"{key}={value}: {allowed}")
+    if (positive and number <= 0) or (minimum is not None and number < minimum):
+        raise UsageError(f"{key}={value}: {allowed}")
+    return number
+
+
+def one_of(value: Any, key: str, allowed: Iterable[Any]) -> Any:
+    """``value`` when it is one of ``allowed``, else a UsageError listing them."""
+    options = list(allowed)
+    if value in options:
+        return value
+    raise UsageError(f"{key}={value}: must be one of {', '.join(str(o) for o in options)}")
+
+
 if __name__ == "__main__":
     print(CONFIG_DIR)

@@ -35,6 +35,7 @@ from inpaintgan.models.base import composite
 
 __all__ = [
     "CLASSICAL_MODELS",
+    "DEFAULT_MAX_PIXELS",
     "DEFAULT_SIZE_MULTIPLE",
     "Inpainter",
     "inpaint_any_size",
@@ -48,6 +49,10 @@ __all__ = [
 
 CLASSICAL_MODELS = ("telea", "ns", "mean_fill")
 """Names :func:`load_inpainter` accepts in place of a file (``conf/model/<name>.yaml``)."""
+
+DEFAULT_MAX_PIXELS = 50_000_000
+"""The largest image (width x height) the Python API, ``predict`` and the demo take by
+default; larger ones are refused in one line (raise ``max_pixels`` to allow them)."""
 
 DEFAULT_SIZE_MULTIPLE = 256
 """Size multiple assumed for a generator without a ``size_multiple`` attribute."""
@@ -81,6 +86,13 @@ def resolve_device(device: str | None) -> torch.device:
 class Inpainter:
     """A generator, an export or a classical baseline behind one call: ``inpainter(image, mask)``.
 
+    Value ranges: float images must lie in ``[0, 1]`` and uint8 images in ``0..255``; a float
+    image with values outside ``[0, 1]`` (e.g. 0..255 floats, which used to be clamped to
+    white without a word) or with NaN / infinite values is refused in one line
+    (:class:`InputError`), never clamped; so is a float mask with NaN. Images of more than
+    ``max_pixels`` pixels (default :data:`DEFAULT_MAX_PIXELS`, as ``predict`` and the demo;
+    None = no limit) are refused before any work.
+
     Batches: ``[B,3,H,W]`` image tensors in ``[0, 1]`` (or uint8) and ``[B,1,H,W]`` masks
     (1 = missing) of any size give the composite (known pixels pasted back), float in
     ``[0, 1]`` at that size, on ``device``.
@@ -102,6 +114,15 @@ class Inpainter:
     checkpoint: str | None = None
     fixed_size: int | None = None
     max_side: int | None = None
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+
+    def _check_size(self, height: int, width: int) -> None:
+        if self.max_pixels is not None and height * width > self.max_pixels:
+            raise InputError(
+                f"the image is {width}x{height} = {width * height / 1e6:.3g} megapixels, more "
+                f"than max_pixels={self.max_pixels}; pass a larger max_pixels to "
+                "load_inpainter to allow it"
+            )
 
     def __call__(self, image: Any, mask: Any) -> Any:
         if isinstance(image, Tensor) and image.ndim == 4:
@@ -110,7 +131,8 @@ class Inpainter:
                     f"a batch of images [B,3,H,W] needs a mask tensor [B,1,H,W], got "
                     f"{type(mask).__name__}"
                 )
-            return self._batch(image, mask)
+            self._check_size(*image.shape[-2:])
+            return self._batch(_checked_image(image), _checked_mask(mask))
         return self.fill(image, mask)
 
     @torch.inference_mode()
@@ -124,7 +146,10 @@ class Inpainter:
     def fill(self, image: Any, mask: Any) -> Any:
         """Inpaint one image of any kind and size; the composite comes back as that kind
         (see the class docstring). A mask of another size is a one-line InputError."""
+        if isinstance(image, Image.Image):
+            self._check_size(image.height, image.width)
         batch, restore = _image_batch(image)
+        self._check_size(*batch.shape[-2:])
         hole = _mask_batch(mask, tuple(batch.shape[-2:]))
         return restore(inpaint_any_size(self, batch, hole, self.max_side))
 
@@ -139,6 +164,34 @@ def _to_uint8(batch: Tensor) -> np.ndarray:
     """``[1,3,H,W]`` in [0, 1] → ``[H,W,3]`` uint8 (rounded): the PNG writer's and the
     Python API's conversion (the loggers' ``to_uint8_image`` rule, without importing them)."""
     return (batch[0].detach().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def _checked_image(image: Tensor) -> Tensor:
+    """``image`` unchanged when its values are usable: uint8 any, float finite and within
+    [0, 1]; else a one-line InputError saying which range is expected."""
+    if image.dtype == torch.uint8 or not image.is_floating_point():
+        return image
+    if image.numel() == 0:
+        return image
+    if not bool(torch.isfinite(image).all()):
+        raise InputError(
+            "the image holds NaN or infinite values: give finite floats in [0, 1] "
+            "(or uint8 in 0..255)"
+        )
+    low, high = float(image.min()), float(image.max())
+    if low < 0 or high > 1:
+        raise InputError(
+            f"a float image must lie in [0, 1], got values from {low:.4g} to {high:.4g}: "
+            "divide 0..255 floats by 255, or pass uint8"
+        )
+    return image
+
+
+def _checked_mask(mask: Tensor) -> Tensor:
+    """``mask`` unchanged unless it is a float mask with NaN / infinite values (InputError)."""
+    if mask.is_floating_point() and not bool(torch.isfinite(mask).all()):
+        raise InputError("the mask holds NaN or infinite values: give 0 = known, 1 = missing")
+    return mask
 
 
 def _rgb_array(array: np.ndarray) -> np.ndarray:
@@ -164,7 +217,7 @@ def _image_batch(image: Any) -> tuple[Tensor, Callable[[Tensor], Any]]:
             return batch, _to_uint8
         if not np.issubdtype(rgb.dtype, np.floating):
             raise UsageError(f"an image array must be uint8 or float in [0, 1], got {rgb.dtype}")
-        batch = torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)[None].clamp(0, 1)
+        batch = _checked_image(torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)[None])
         dtype = rgb.dtype
         return batch, lambda out: out[0].permute(1, 2, 0).cpu().numpy().astype(dtype)
     if isinstance(image, Tensor):
@@ -178,7 +231,9 @@ def _image_batch(image: Any) -> tuple[Tensor, Callable[[Tensor], Any]]:
                 image[None].float().cpu() / 255,
                 lambda out: torch.from_numpy(_to_uint8(out)).permute(2, 0, 1).to(device),
             )
-        return image[None].float().cpu(), lambda out: out[0].to(device, dtype)
+        if not image.is_floating_point():
+            raise UsageError(f"an image tensor must be uint8 or float in [0, 1], got {dtype}")
+        return _checked_image(image[None].float().cpu()), lambda out: out[0].to(device, dtype)
     raise UsageError(
         f"cannot inpaint a {type(image).__name__}: give a PIL image, a numpy array [H,W,3] "
         "or a tensor [3,H,W] / [B,3,H,W]"
@@ -206,6 +261,10 @@ def _mask_batch(mask: Any, size: tuple[int, int]) -> Tensor:
         elif np.issubdtype(array.dtype, np.integer):
             array = array > (127 if array.size and array.max() > 1 else 0)
         elif np.issubdtype(array.dtype, np.floating):
+            if not np.isfinite(array).all():
+                raise InputError(
+                    "the mask holds NaN or infinite values: give 0 = known, 1 = missing"
+                )
             array = array > 0.5
         else:
             raise UsageError(f"a mask must be bool, integer or float, got {array.dtype}")
@@ -269,6 +328,7 @@ def load_inpainter(
     device: str | None = "auto",
     *,
     max_side: int | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> Inpainter:
     """An :class:`Inpainter` for a model file, or for a classical baseline.
 
@@ -279,6 +339,9 @@ def load_inpainter(
     it from ``conf/model/<name>.yaml``. ``model_cfg``: a classical model config instead
     (``model=telea|ns|mean_fill`` of the commands). ``device``: ``auto`` = the GPU when there
     is one. ``max_side``: see :class:`Inpainter` (single images only; None = no limit).
+    ``max_pixels``: larger images are refused (:data:`DEFAULT_MAX_PIXELS`; None = no limit).
+    Configs read from a file are checked against an allow-list before anything is built
+    (:mod:`inpaintgan.checkpoints`).
     """
     target = resolve_device(device)
     ckpt = None if ckpt is None or ckpt == "" else os.fspath(ckpt)
@@ -298,18 +361,25 @@ def load_inpainter(
             exported = load_onnx(ckpt, target) if kind == "onnx" else load_torchscript(ckpt, target)
             info = exported.info
             return Inpainter(
-                exported, info.name, target, info.size_multiple, ckpt, info.fixed_size, max_side
+                exported,
+                info.name,
+                target,
+                info.size_multiple,
+                ckpt,
+                info.fixed_size,
+                max_side,
+                max_pixels,
             )
         generator, config = load_generator(ckpt, map_location=target)
         name = config.get("model", {}).get("name") or Path(ckpt).stem
         multiple, fixed = size_requirements(generator)
-        return Inpainter(generator, str(name), target, multiple, ckpt, fixed, max_side)
+        return Inpainter(generator, str(name), target, multiple, ckpt, fixed, max_side, max_pixels)
     if classical:
         where = f"model={model_cfg.get('name') or '?'}"
         module = build_classical(model_cfg.inpainter, where).to(target).eval()
         name = model_cfg.get("name") or type(module).__name__
         multiple, fixed = size_requirements(module)
-        return Inpainter(module, str(name), target, multiple, None, fixed, max_side)
+        return Inpainter(module, str(name), target, multiple, None, fixed, max_side, max_pixels)
     if model_cfg is not None:
         raise UsageError(
             f"model={model_cfg.get('name', '?')} needs trained weights: pass ckpt=PATH "

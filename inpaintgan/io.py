@@ -6,7 +6,7 @@ import contextlib
 import os
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -15,7 +15,7 @@ from hydra.experimental.callback import Callback
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig
 
-from inpaintgan.errors import WriteError, write_failure_cause
+from inpaintgan.errors import UsageError, WriteError, write_failure_cause
 
 __all__ = [
     "AtomicCheckpointIO",
@@ -24,7 +24,9 @@ __all__ = [
     "atomic_file",
     "atomic_path",
     "atomic_torch_save",
+    "check_outputs",
     "check_writable_folder",
+    "same_path",
     "write_atomically",
     "write_failure_cause",
 ]
@@ -91,6 +93,69 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
             torch.save(obj, handle)
 
     write_atomically(path, save, (OSError, RuntimeError))
+
+
+def same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file (through links and other spellings; for paths that
+    do not exist yet, their resolved absolute forms compared case-insensitively, which
+    refuses more on a case-sensitive file system, never less on macOS/Windows)."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return str(a.resolve()).casefold() == str(b.resolve()).casefold()
+
+
+def check_outputs(
+    outputs: Sequence[tuple[str, str | os.PathLike]],
+    inputs: Iterable[str | os.PathLike] = (),
+    overwrite: bool = False,
+    key: str = "out",
+) -> None:
+    """The one rule of every writer, checked before anything is written: raises a one-line
+    :class:`UsageError` (exit 2) when
+
+    - two sources map to one output (``a.jpg`` and ``a_jpg.png`` → ``a_jpg.png``), naming
+      both;
+    - an output is one of the ``inputs`` (a checkpoint, a metrics.json, a photo): refused
+      even with ``overwrite``;
+    - an output already exists, i.e. this run did not create it, unless ``overwrite``
+      (the first is named, with how many more).
+
+    ``outputs`` pairs what each file is written from (a label, e.g. the input image) with
+    its path; ``key`` is the option the user sets (``out``, ``output``).
+    """
+    seen: dict[str, tuple[str, Path]] = {}
+    for source, output in outputs:
+        output = Path(output)
+        folded = str(output.resolve()).casefold()
+        if folded in seen:
+            first, first_output = seen[folded]
+            raise UsageError(
+                f"{first} and {source} would both be written to {first_output}: rename one "
+                "of them (nothing was written)"
+            )
+        seen[folded] = (source, output)
+    originals = [Path(p) for p in inputs]
+    for _source, output in seen.values():
+        for original in originals:
+            if same_path(output, original):
+                raise UsageError(
+                    f"{key}={output} is the input {original}: writing would replace it; "
+                    f"give another {key} (overwrite=true never replaces an input)"
+                )
+    existing = [output for _source, output in seen.values() if os.path.lexists(output)]
+    folders = [output for output in existing if output.is_dir()]
+    if folders:
+        raise UsageError(f"{key}: {folders[0]} is a folder, not a file this command can write")
+    if existing and not overwrite:
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise UsageError(
+            f"{existing[0]}{more} already exist(s) and were not written by this run: pass "
+            f"overwrite=true to replace, or give another {key}"
+        )
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -34,10 +34,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import Tensor
 
-from inpaintgan.config import CONFIG_DIR
+from inpaintgan.config import CONFIG_DIR, whole_number
 from inpaintgan.data.images import IMAGE_EXTENSIONS, load_mask, load_rgb
 from inpaintgan.errors import ImageLoadError, InputError, UsageError, run_command
 from inpaintgan.inpainter import inpaint_any_size, load_inpainter, save_png
+from inpaintgan.io import check_outputs as check_writes
+from inpaintgan.io import same_path
 
 MASK_SUFFIX = "_mask"
 
@@ -65,7 +67,9 @@ def _mask_beside(image: Path) -> Path | None:
 
 
 def _output_names(images: list[Path]) -> list[str]:
-    """``name.png`` per image; stems shared by two files keep their extension (a_jpg.png)."""
+    """``name.png`` per image; stems shared by two files keep their extension (a_jpg.png).
+    Two images may still map to one name (``a.jpg`` + ``a_jpg.png``, ``b.jpg`` + ``b.JPG``):
+    :func:`check_outputs` refuses those, naming both."""
     stems = [p.stem for p in images]
     return [
         f"{p.stem}_{p.suffix[1:].lower()}.png" if stems.count(p.stem) > 1 else f"{p.stem}.png"
@@ -104,47 +108,27 @@ def collect_jobs(input: str | Path, output: str | Path, mask_file: str | Path | 
     return [Job(p, _mask_beside(p), output / n) for p, n in zip(images, names, strict=True)]
 
 
-def _same(a: Path, b: Path) -> bool:
-    """Whether two paths name the same file or folder (existing or not)."""
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
-
-
 def check_outputs(jobs: list[Job], input: str | Path, output: str | Path, overwrite: bool) -> None:
     """Refuse (UsageError, one line) outputs that would replace or mix with a user's files.
 
-    An output may never be an input image or mask; an output *folder* may not be, or hold,
-    an input (``output=`` the input folder, or the folder of a single input image). An
-    existing output file is replaced only with ``overwrite=true``.
+    An output *folder* may not be, or hold, an input (``output=`` the input folder, or the
+    folder of a single input image); the rest is the one rule of every writer
+    (:func:`inpaintgan.io.check_outputs`): no output is an input image or mask, two images
+    that map to one output name are refused naming both, and an existing output file is
+    replaced only with ``overwrite=true``.
     """
     source, target = Path(input), Path(output)
     inputs = [p for job in jobs for p in (job.image, job.mask) if p is not None]
     is_file_target = source.is_file() and target.suffix.lower() in IMAGE_EXTENSIONS
     if not is_file_target:
         for original in inputs:
-            if _same(original.parent, target):
+            if same_path(original.parent, target):
                 raise UsageError(
                     f"output folder {target} holds the input {original}: the results could "
                     "replace your files; give another output folder"
                 )
-    for job in jobs:
-        for original in inputs:
-            if _same(job.output, original):
-                raise UsageError(
-                    f"output {job.output} is the input file {original}: it would be "
-                    "replaced; give another output"
-                )
-    existing = [job.output for job in jobs if job.output.exists()]
-    if existing and not overwrite:
-        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-        raise UsageError(
-            f"output {existing[0]}{more} already exist(s); pass overwrite=true to replace, "
-            "or give another output"
-        )
+    writes = [(str(job.image), job.output) for job in jobs]
+    check_writes(writes, inputs, overwrite, key="output")
 
 
 def _is_out_of_memory(err: BaseException) -> bool:
@@ -172,15 +156,18 @@ def _to_tensor(array: np.ndarray) -> Tensor:
     return tensor / 255 if array.dtype == np.uint8 else tensor
 
 
-def read_pair(job: Job, mask_generator, seed: int = 0) -> tuple[Tensor, Tensor]:
+def read_pair(
+    job: Job, mask_generator, seed: int = 0, max_pixels: int | None = None
+) -> tuple[Tensor, Tensor]:
     """Image ``[1,3,H,W]`` and mask ``[1,1,H,W]`` of ``job``, or a one-line InputError.
 
     Without a mask file, ``mask_generator(height, width, rng)`` draws one from ``seed``.
+    Images (and masks) of more than ``max_pixels`` pixels are refused before decoding.
     """
-    image = np.asarray(load_rgb(job.image))
+    image = np.asarray(load_rgb(job.image, max_pixels=max_pixels))
     height, width = image.shape[:2]
     if job.mask is not None:
-        mask = load_mask(job.mask)
+        mask = load_mask(job.mask, max_pixels=max_pixels)
         if mask.shape != (height, width):
             raise InputError(
                 f"{job.mask}: mask is {mask.shape[1]}x{mask.shape[0]} but its image "
@@ -202,14 +189,19 @@ def predict(cfg: DictConfig) -> tuple[int, int]:
     """Inpaint every job of the config; returns (succeeded, failed)."""
     if not cfg.get("input") or not cfg.get("output"):
         raise UsageError("give input=IMAGE_OR_FOLDER and output=FOLDER (or output=FILE.png)")
+    max_pixels = whole_number(cfg.get("max_pixels"), "max_pixels", none=True)
+    whole_number(cfg.get("max_side"), "max_side", none=True)
+    whole_number(cfg.get("seed", 0), "seed", minimum=0)
     jobs = collect_jobs(cfg.input, cfg.output, cfg.get("mask_file"))
     check_outputs(jobs, cfg.input, cfg.output, bool(cfg.get("overwrite", False)))
-    inpainter = load_inpainter(cfg.get("ckpt"), cfg.get("model"), cfg.get("device", "auto"))
+    inpainter = load_inpainter(
+        cfg.get("ckpt"), cfg.get("model"), cfg.get("device", "auto"), max_pixels=max_pixels
+    )
     mask_generator = instantiate(cfg.mask) if cfg.get("mask") is not None else None
     done, failed = 0, 0
     for index, job in enumerate(jobs):
         try:
-            image, mask = read_pair(job, mask_generator, cfg.get("seed", 0) + index)
+            image, mask = read_pair(job, mask_generator, cfg.get("seed", 0) + index, max_pixels)
         except (ImageLoadError, InputError) as err:
             print(f"inpaintgan.predict: skipped: {err}", file=sys.stderr)
             failed += 1

@@ -149,3 +149,101 @@ def test_a_classical_config_naming_other_code_is_refused(tmp_path: Path) -> None
         {"name": "telea", "inpainter": {"_target_": "inpaintgan.classical.ClassicalInpainter"}}
     )
     assert load_inpainter(None, telea, "cpu").name == "telea"
+
+
+# ---------------------------------------------------------------- 2. writers never overwrite
+def _predict_cfg(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    from inpaintgan.config import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="predict", overrides=["device=cpu", *overrides])
+
+
+@pytest.mark.parametrize(
+    ("names", "clash"),
+    [(["a.jpg", "a.png", "a_jpg.png"], "a_jpg.png"), (["b.jpg", "b.JPG"], "b_jpg.png")],
+)
+def test_predict_refuses_two_images_with_one_output_name_naming_both(
+    tmp_path: Path, names: list[str], clash: str
+) -> None:
+    from inpaintgan.errors import UsageError
+    from inpaintgan.predict import predict
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i, name in enumerate(names):
+        _photo(src / name, seed=i)
+    if len(list(src.iterdir())) < len(names):
+        pytest.fail("this file system folds case; the test needs a case-sensitive one")
+    args = [f"input={src}", f"output={out}", "model=telea", "mask=center"]
+    with pytest.raises(UsageError) as caught:
+        predict(_predict_cfg(args))
+    message = str(caught.value)
+    assert "\n" not in message and clash in message
+    assert sum(str(src / n) in message for n in names) == 2, message
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_predict_refuses_images_over_max_pixels_before_decoding(tmp_path: Path) -> None:
+    from inpaintgan.predict import predict
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    _photo(src / "big.png", size=64)
+    _photo(src / "small.png", size=16)
+    args = [f"input={src}", f"output={out}", "model=telea", "mask=center", "max_pixels=1000"]
+    assert predict(_predict_cfg(args)) == (1, 1)
+    assert sorted(p.name for p in out.iterdir()) == ["small.png"]
+
+
+# ------------------------------------------------------------------ 5. the Python API's range
+def test_api_refuses_floats_outside_0_1_and_nan_in_one_line() -> None:
+    fill = load_inpainter("mean_fill", device="cpu")
+    mask = np.zeros((16, 16), bool)
+    mask[4:8, 4:8] = True
+    image = np.random.default_rng(0).uniform(0, 255, (16, 16, 3)).astype(np.float32)
+    for bad, words in ((image, "[0, 1]"), (np.full_like(image, np.nan), "NaN")):
+        with pytest.raises(UserError) as caught:
+            fill(bad, mask)
+        assert words in str(caught.value) and "\n" not in str(caught.value)
+    with pytest.raises(UserError, match=r"\[0, 1\]"):
+        fill(torch.from_numpy(image).permute(2, 0, 1), torch.from_numpy(mask))
+    with pytest.raises(UserError, match="NaN"):
+        fill(image / 255, np.full((16, 16), np.nan, np.float32))
+    good = fill(image / 255, mask)  # in range: known pixels come back unchanged
+    assert np.allclose(good[~mask], (image / 255)[~mask], atol=1e-6)
+
+
+def test_api_refuses_images_over_max_pixels() -> None:
+    mask = np.zeros((40, 40), bool)
+    mask[4:8, 4:8] = True
+    image = np.zeros((40, 40, 3), np.uint8)
+    with pytest.raises(UserError, match="max_pixels"):
+        load_inpainter("mean_fill", device="cpu", max_pixels=1000)(image, mask)
+    assert load_inpainter("mean_fill", device="cpu", max_pixels=1600)(image, mask).shape == (
+        40,
+        40,
+        3,
+    )
+
+
+# ------------------------------------------------------------ 6. the demo decodes four formats
+@pytest.mark.parametrize("fmt", ["TIFF", "GIF", "ICO", "EPS"])
+def test_demo_upload_refuses_other_formats(fmt: str) -> None:
+    import io
+
+    from inpaintgan.webdemo.uploads import UploadError, decode_photo
+
+    if fmt == "EPS":  # written by hand: PIL's EPS writer would need Ghostscript
+        data = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n"
+    else:
+        buffer = io.BytesIO()
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buffer, format=fmt)
+        data = buffer.getvalue()
+    with pytest.raises(UploadError, match="PNG, JPEG, WebP or BMP"):
+        decode_photo(data, max_pixels=10_000)
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buffer, format="BMP")
+    assert decode_photo(buffer.getvalue(), max_pixels=10_000).shape == (8, 8, 3)

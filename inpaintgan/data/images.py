@@ -24,10 +24,23 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 _WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
-def _open(path: str | Path, draft_size: int | None) -> Image.Image:
-    """Open and fully decode ``path`` (so truncation shows up here, not later)."""
+def check_pixels(width: int, height: int, max_pixels: int | None, what: str) -> None:
+    """An :class:`ImageLoadError` naming ``what`` when ``width * height`` exceeds
+    ``max_pixels`` (None: no limit); read from the header, before anything is decoded."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageLoadError(
+            f"{what}: {width}x{height} = {width * height / 1e6:.3g} megapixels is more than "
+            f"max_pixels={max_pixels} ({max_pixels / 1e6:.3g} megapixels); raise max_pixels "
+            "to allow it"
+        )
+
+
+def _open(path: str | Path, draft_size: int | None, max_pixels: int | None = None) -> Image.Image:
+    """Open and fully decode ``path`` (so truncation shows up here, not later); a pixel
+    count above ``max_pixels`` is refused from the header, before decoding."""
     try:
         image = Image.open(path)
+        check_pixels(*image.size, max_pixels, str(path))
         if draft_size is not None and image.format == "JPEG":
             # DCT-domain downscaling while decoding: much faster for large JPEGs; the result
             # keeps both sides >= draft_size, so the later resize still has enough pixels.
@@ -36,6 +49,8 @@ def _open(path: str | Path, draft_size: int | None) -> Image.Image:
             warnings.simplefilter("ignore")  # e.g. PIL's "Corrupt EXIF data" chatter
             image.load()
             return ImageOps.exif_transpose(image)
+    except ImageLoadError:
+        raise
     except FileNotFoundError:
         raise ImageLoadError(f"{path}: no such file") from None
     except UnidentifiedImageError:
@@ -89,14 +104,17 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def load_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
+def load_rgb(
+    path: str | Path, draft_size: int | None = None, max_pixels: int | None = None
+) -> Image.Image:
     """Open ``path`` as an upright 8-bit RGB image.
 
     ``draft_size`` lets JPEG decoding shrink the image on the fly as long as both sides stay
     at least that large. Raises :class:`ImageLoadError` for missing, truncated, non-image or
-    otherwise unreadable files.
+    otherwise unreadable files, and for images of more than ``max_pixels`` pixels (checked
+    before decoding; None = no limit).
     """
-    image = _open(path, draft_size)
+    image = _open(path, draft_size, max_pixels)
     try:
         return to_rgb(image)
     except (OSError, ValueError) as err:
@@ -104,15 +122,19 @@ def load_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
 
 
 def load_mask(
-    path: str | Path, size: int | tuple[int, int] | None = None, invert: bool = False
+    path: str | Path,
+    size: int | tuple[int, int] | None = None,
+    invert: bool = False,
+    max_pixels: int | None = None,
 ) -> np.ndarray:
     """Read a mask file as float32 ``[H, W]`` in {0, 1}: white (> 50 % grey) = 1 = missing.
 
     ``size`` (an int for a square, or ``(height, width)``) resizes with nearest neighbour so
     a mask drawn at another resolution stays binary. ``invert`` is for mask sets drawn with
-    black holes. Transparent pixels count as black. Raises :class:`ImageLoadError`.
+    black holes. Transparent pixels count as black. Raises :class:`ImageLoadError` (also
+    above ``max_pixels``, as :func:`load_rgb`).
     """
-    image = _open(path, None)
+    image = _open(path, None, max_pixels)
     if image.mode in _WIDE_MODES:
         image = _wide_to_8bit(image)
     try:

@@ -2,7 +2,9 @@
 :class:`UploadError` (an HTTP status and a one-line message for the page).
 
 The pixel count is checked from the file header *before* anything is decoded, so a
-decompression bomb (a small file that claims a huge image) costs nothing.
+decompression bomb (a small file that claims a huge image) costs nothing. Only PNG, JPEG,
+WebP and BMP are decoded (:data:`UPLOAD_FORMATS`): PIL's other readers (EPS, which hands
+the file to Ghostscript, TIFF, GIF, ICO ...) never see an upload.
 """
 
 from __future__ import annotations
@@ -16,7 +18,19 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from inpaintgan.data.images import to_rgb
 from inpaintgan.errors import InputError
 
-__all__ = ["UploadError", "decode_mask", "decode_photo", "encode_png", "megabytes", "megapixels"]
+__all__ = [
+    "UPLOAD_FORMATS",
+    "UploadError",
+    "decode_mask",
+    "decode_photo",
+    "encode_png",
+    "megabytes",
+    "megapixels",
+]
+
+
+UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "BMP")
+"""The PIL formats an upload may be (PIL reads a two-picture camera JPEG, MPO, as JPEG)."""
 
 
 class UploadError(InputError):
@@ -45,10 +59,10 @@ def _open(data: bytes, what: str, max_pixels: int) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # DecompressionBombWarning, EXIF chatter
         try:
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS)
         except UnidentifiedImageError:
             raise UploadError(
-                f"{what} is not an image file (PNG, JPEG, WebP, BMP ... expected)"
+                f"{what} is not an image file this demo takes (PNG, JPEG, WebP or BMP only)"
             ) from None
         except Image.DecompressionBombError:
             raise UploadError(
