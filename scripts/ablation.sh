@@ -64,3 +64,31 @@ if [[ $mine == 1 ]]; then
     for split in val test; do evaluate "${name}_$split" "$name" "$split" "model=$name"; done
   done
 fi
+
+# The tables, once every lane is done: REPORT=1 scripts/ablation.sh (after the lanes).
+# Writes $DOCS/{val,test}.md (report: means ± sd over seeds, paired differences with the
+# two-level interval) and copies each evaluation's metrics.json / per_image.csv there.
+if [[ ${REPORT:-0} == 1 && $mine == 1 ]]; then
+  DOCS=${DOCS:-docs/results/issue23}
+  mkdir -p "$DOCS"
+  for split in val test; do
+    runs=() labels=" "
+    for dir in "$WORK"/eval/*_"$split"; do
+      name=$(basename "$dir"); name=${name%_"$split"}
+      mkdir -p "$DOCS/$split/$name"
+      cp "$dir/metrics.json" "$dir/per_image.csv" "$DOCS/$split/$name/"
+      runs+=("$DOCS/$split/$name")
+      labels+="$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m.get("name") or m["model"])' "$dir/metrics.json") "
+    done
+    pairs=()
+    for pair in paper:shiftnet paper:paper_nose paper:paper_inert paper_inert:paper_nose \
+                paper_prenorm:paper paper:telea paper:mean_fill shiftnet:telea shiftnet:mean_fill; do
+      a=${pair%%:*} b=${pair#*:}
+      [[ $labels == *" $a "* && $labels == *" $b "* ]] && pairs+=("[$a,$b]")
+    done
+    list=$(IFS=,; echo "${runs[*]}")
+    "$PY" -m inpaintgan.report "runs=[$list]" "pairs=[$(IFS=,; echo "${pairs[*]}")]" \
+      published=false overwrite=true "out=$DOCS/$split.md" > /dev/null
+    echo "wrote $DOCS/$split.md"
+  done
+fi
