@@ -397,7 +397,7 @@ def test_paint_undo_run_compare_and_download(server, driver, viewport, downloads
     _check_outline(driver)
     kept, radius = _paint(driver, [(0.2, 0.3), (0.45, 0.32), (0.7, 0.3)])
     status = driver.find_element("id", "status")  # a stroke exists: the request is gone
-    assert "Paint the region" not in status.text.replace("Paint the region to fill, then", "")
+    assert "Paint the region to fill first" not in status.text
     assert status.get_attribute("class") != "error"
     _paint(driver, [(0.5, 0.6), (0.5, 0.85)])  # a second stroke, then undone
     assert driver.find_element("id", "undo").is_enabled()
