@@ -134,6 +134,15 @@ def _label_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
+def _label_size(tile: int) -> int:
+    return max(9, min(16, tile // 7))
+
+
+def header_height(tile: int) -> int:
+    """Pixels of the label row above a grid of ``tile``-pixel tiles."""
+    return _label_size(tile) + 6
+
+
 def add_column_labels(
     grid: np.ndarray, labels: tuple[str, ...] = GRID_LABELS, padding: int = GRID_PADDING
 ) -> np.ndarray:
@@ -142,9 +151,9 @@ def add_column_labels(
     height, width = grid.shape[:2]
     columns = len(labels)
     tile = (width - padding) // columns - padding
-    size = max(9, min(16, tile // 7))
+    size = _label_size(tile)
     font = _label_font(size)
-    header = size + 6
+    header = header_height(tile)
     canvas = Image.new("RGB", (width, height + header), (255, 255, 255))
     canvas.paste(Image.fromarray(grid), (0, header))
     draw = ImageDraw.Draw(canvas)

@@ -12,20 +12,27 @@ drops messages that say nothing to a user of this package, or say it in the wron
   before its first validation has no score to keep a best checkpoint by (last.ckpt is
   written regardless); after a validation Lightning raises instead, which is not filtered;
 - torch's ``isinstance(treespec, LeafSpec)`` deprecation, raised inside Lightning;
-- bench on a CPU: the profiler's "CUDA / CUPTI not available" warnings.
+- ``TPU available: False`` and the like (the GPU line stays).
+
+On a machine without CUDA, torch's profiler (bench: memory peaks, ``profile=true``) prints
+``gpuGetDeviceCount failed with code 35`` and ``USDT: ... profiler_start`` lines from C++
+(kineto) straight to stderr: no Python filter sees them, so :func:`install` sets
+``KINETO_LOG_LEVEL=6`` (kineto's own switch, read when the profiler first starts) unless
+it is set already; with a GPU kineto's messages are left alone.
 
 It also copies Lightning's own log lines (which do not reach the root logger) into the
 run's log file (``train.log``), so that file tells the whole story of a run.
 
 The wandb "anonymous setting" warning is not a log record: it is avoided where the
-WandbLogger is built (:func:`inpaintgan.loggers.wandb_logger`). C-level prints on stderr
-(``gpuGetDeviceCount failed``, the profiler's USDT lines) cannot be filtered from Python.
+WandbLogger is built (:func:`inpaintgan.loggers.wandb_logger`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
 import warnings
 
 __all__ = ["NOISE_LOG_PATTERNS", "NOISE_WARNING_PATTERNS", "NoiseFilter", "install"]
@@ -33,9 +40,6 @@ __all__ = ["NOISE_LOG_PATTERNS", "NOISE_WARNING_PATTERNS", "NoiseFilter", "insta
 NOISE_WARNING_PATTERNS: tuple[str, ...] = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated",
     r".*`?ModelCheckpoint\(monitor=.*could not find the monitored key",
-    r".*CUDA is not available.*profil",
-    r".*CUPTI",
-    r".*Profiler won't be using warmup",
 )
 """``warnings`` messages (regular expressions matched at the start) that are dropped."""
 
@@ -116,6 +120,6 @@ def install() -> None:
         for handler in logging.getLogger(name).handlers:
             _add_filter(handler)
     _copy_file_handlers()
-    for name in ("", *OWN_HANDLER_LOGGERS):
-        for handler in logging.getLogger(name).handlers:
-            _add_filter(handler)
+    torch = sys.modules.get("torch")
+    if torch is not None and not torch.cuda.is_available():
+        os.environ.setdefault("KINETO_LOG_LEVEL", "6")

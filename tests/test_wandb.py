@@ -16,7 +16,14 @@ from helpers import TINY, compose_train, run_cli
 from omegaconf import OmegaConf
 from PIL import Image
 
-from inpaintgan.callbacks import GRID_COLUMNS, BestMetricSummary, log_checkpoint_artifacts
+from inpaintgan.callbacks import (
+    GRID_COLUMNS,
+    GRID_LABELS,
+    BestMetricSummary,
+    add_column_labels,
+    header_height,
+    log_checkpoint_artifacts,
+)
 from inpaintgan.loggers import (
     job_run_name,
     read_offline_run,
@@ -103,8 +110,100 @@ def test_logged_grids_are_the_png_grids_on_disk_not_black(offline_run) -> None:
             assert pixels.mean() > 30 and pixels.std() > 10
             seen.append(pixels)
     assert len({p.tobytes() for p in seen}) > 1, "every logged grid is the same image"
-    # One row per fixed image (4) and the four columns, 64 px tiles with 2 px gaps.
-    assert seen[0].shape == (2 + 4 * 66, 2 + 4 * 66, 3)
+    # The label row, then one row per image and the four columns, 64 px tiles with 2 px
+    # gaps: train grids hold the training batch (2 images), val grids the 4 fixed images.
+    head = header_height(64)
+    assert seen[0].shape == (head + 2 + 2 * 66, 2 + 4 * 66, 3)
+    assert seen[-1].shape == (head + 2 + 4 * 66, 2 + 4 * 66, 3)
+
+
+def test_train_grids_show_training_photos_not_the_val_images(offline_run) -> None:
+    out, _, _ = offline_run
+    head = header_height(64)
+
+    def truth_tiles(path: Path) -> list[bytes]:
+        pixels = load_png(path)[head:]
+        rows = (pixels.shape[0] - 2) // 66
+        return [
+            pixels[2 + r * 66 : 66 + r * 66, 2 + 3 * 66 : 66 + 3 * 66].tobytes()
+            for r in range(rows)
+        ]
+
+    val = set(truth_tiles(out / "samples" / "val_batch0000001.png"))
+    for path in sorted((out / "samples").glob("train_*.png")):
+        assert not val & set(truth_tiles(path)), f"{path.name} shows validation images"
+
+
+def _stub_module(scale: float = 0.5):
+    class Output:
+        def __init__(self, image: torch.Tensor) -> None:
+            self.image = image
+
+    class Generator(torch.nn.Module):
+        def forward(self, image: torch.Tensor, mask: torch.Tensor) -> Output:
+            return Output(image * scale)
+
+    class Module:
+        device = torch.device("cpu")
+        generator = Generator()
+
+    return Module()
+
+
+def _stub_trainer(batch_idx: int = 0):
+    class Loop:
+        total_batch_idx = batch_idx
+
+    class FitLoop:
+        epoch_loop = Loop()
+
+    class Trainer:
+        is_global_zero = True
+        fit_loop = FitLoop()
+        current_epoch = 0
+        loggers: list = []
+
+    return Trainer()
+
+
+def test_train_grid_is_made_from_the_batch_the_callback_saw(tmp_path) -> None:
+    from inpaintgan.callbacks import ImageGridCallback
+
+    callback = ImageGridCallback(num_images=3, every_n_batches=5, dirpath=str(tmp_path))
+    generator = torch.Generator().manual_seed(0)
+    batch = {
+        "image": torch.randint(0, 256, (4, 3, 64, 64), dtype=torch.uint8, generator=generator),
+        "mask": torch.zeros(4, 1, 64, 64, dtype=torch.bool),
+    }
+    batch["mask"][:, :, 16:48, 16:48] = True
+    callback.on_train_batch_end(_stub_trainer(4), _stub_module(), None, batch, 4)
+    assert not list(tmp_path.glob("*.png")), "a grid before every_n_batches"
+    callback.on_train_batch_end(_stub_trainer(5), _stub_module(), None, batch, 5)
+    seen = callback.last_images["train"]
+    assert torch.allclose(seen["image"], batch["image"][:3].float() / 255)
+    assert torch.equal(seen["mask"], batch["mask"][:3].float())
+    grid = load_png(tmp_path / "train_batch0000005.png")
+    head = header_height(64)
+    assert grid.shape == (head + 2 + 3 * 66, 2 + 4 * 66, 3)
+    for row in range(3):
+        top = head + 2 + row * 66
+        truth = grid[top : top + 64, 2 + 3 * 66 : 66 + 3 * 66]
+        assert np.array_equal(truth, batch["image"][row].permute(1, 2, 0).numpy())
+
+
+def test_grid_header_row_names_each_column() -> None:
+    grid = np.full((2 + 2 * 66, 2 + 4 * 66, 3), 128, dtype=np.uint8)
+    labelled = add_column_labels(grid)
+    head = header_height(64)
+    assert labelled.shape == (head + grid.shape[0], grid.shape[1], 3)
+    assert np.array_equal(labelled[head:], grid)
+    header = labelled[:head]
+    cells = [header[:, 2 + c * 66 : 66 + c * 66] for c in range(4)]
+    for cell in cells:
+        assert (cell < 100).any(), "a column has no label"
+        assert (cell == 255).mean() > 0.5  # dark text on white
+    assert len({cell.tobytes() for cell in cells}) == 4, "two columns have the same label"
+    assert GRID_LABELS == ("masked", "output", "composite", "truth")
 
 
 def test_grid_caption_names_the_columns_and_the_step(offline_run) -> None:
