@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from inpaintgan.errors import CheckpointError, UsageError
-from inpaintgan.io import atomic_torch_save
+from inpaintgan.io import atomic_torch_save, check_outputs
 
 CHECKPOINT_KEY = "inpaintgan"
 FORMAT_VERSION = 1
@@ -277,10 +277,16 @@ def refuse_same_file(checkpoint_path: str | Path, out_path: str | Path) -> None:
         )
 
 
-def export_generator(checkpoint_path: str | Path, out_path: str | Path) -> Path:
-    """Write only the generator weights and the run config: a small file to share."""
+def export_generator(
+    checkpoint_path: str | Path, out_path: str | Path, overwrite: bool = False
+) -> Path:
+    """Write only the generator weights and the run config: a small file to share.
+
+    The writer rule (:func:`inpaintgan.io.check_outputs`): never the checkpoint itself, and
+    an existing ``out_path`` (another run's ``last.ckpt``...) only with ``overwrite``."""
     out_path = Path(out_path)
     refuse_same_file(checkpoint_path, out_path)
+    check_outputs([(str(checkpoint_path), out_path)], [checkpoint_path], overwrite)
     checkpoint = read_checkpoint(checkpoint_path)
     state = generator_state_dict(checkpoint)
     if not state:

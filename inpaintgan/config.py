@@ -78,8 +78,13 @@ def real_number(
     when ``none``), else a one-line UsageError naming the key, the value and the rule."""
     if value is None and none:
         return None
-    rule = "> 0" if positive else (f">= {minimum}" if minimum is not None else "")
-    allowed = f"must be a finite number {rule}".rstrip() + (" or null" if none else "")
+    if positive:
+        allowed = "must be positive (a finite number > 0)"
+    elif minimum is not None:
+        allowed = f"must be a finite number >= {minimum}"
+    else:
+        allowed = "must be a finite number"
+    allowed += " or null" if none else ""
     try:
         number = float(value)
     except (TypeError, ValueError):

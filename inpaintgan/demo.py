@@ -13,17 +13,19 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from inpaintgan.config import CONFIG_DIR
-from inpaintgan.errors import UsageError, run_command
+from inpaintgan.config import CONFIG_DIR, real_number, whole_number
+from inpaintgan.errors import run_command
 from inpaintgan.webdemo import create_app, load_inpainters
 from inpaintgan.webdemo.serve import check_port, serve
 
 
 def demo(cfg: DictConfig) -> None:
     """Load the models of ``cfg``, check the port, and serve the page until Ctrl-C."""
-    if cfg.max_upload_mb is None or cfg.max_upload_mb <= 0 or cfg.max_pixels <= 0:
-        raise UsageError("max_upload_mb and max_pixels must be positive")
-    check_port(str(cfg.host), int(cfg.port))
+    real_number(cfg.get("max_upload_mb"), "max_upload_mb", positive=True)
+    whole_number(cfg.get("max_pixels"), "max_pixels")
+    whole_number(cfg.get("max_side"), "max_side", none=True)
+    port = whole_number(cfg.get("port"), "port", minimum=0, maximum=65535)  # 0: any free
+    check_port(str(cfg.host), int(port))
     ckpts = ([cfg.ckpt] if cfg.get("ckpt") else []) + list(cfg.get("ckpts") or [])
     inpainters = load_inpainters(ckpts, list(cfg.get("models") or []), cfg.device, cfg.get("model"))
     app = create_app(

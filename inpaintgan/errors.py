@@ -133,9 +133,23 @@ def log_to_files(message: str, logger: str = "inpaintgan") -> None:
 
 
 def one_line(err: BaseException) -> str:
-    """The first line of ``err``'s message (its repr when the message is empty)."""
+    """The first line of ``err``'s message (its repr when the message is empty).
+
+    An error re-raised by a DataLoader worker (``Caught DataError in DataLoader worker
+    process 0.`` followed by the worker's traceback) gives the original message instead:
+    the last line of that traceback, without its ``module.Class:`` prefix.
+    """
     text = str(err).strip()
-    return text.splitlines()[0] if text else repr(err)
+    if not text:
+        return repr(err)
+    lines = text.splitlines()
+    if lines[0].startswith("Caught ") and "worker" in lines[0] and len(lines) > 1:
+        last = next((line for line in reversed(lines) if line.strip()), lines[0])
+        head, sep, message = last.partition(": ")
+        if sep and " " not in head.strip():
+            return message.strip()
+        return last.strip()
+    return lines[0]
 
 
 def run_command(

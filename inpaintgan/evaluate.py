@@ -30,9 +30,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from inpaintgan.config import CONFIG_DIR
+from inpaintgan.config import CONFIG_DIR, one_of, whole_number
 from inpaintgan.errors import UsageError, run_command
 from inpaintgan.inpainter import load_inpainter, save_png
+from inpaintgan.io import RESULT_FILES, check_outputs, write_atomically
 from inpaintgan.loggers import evaluation_thumbnails, log_evaluation
 from inpaintgan.metrics import (
     PSNR_CAP,
@@ -113,20 +114,68 @@ def _mean(values: list[float]) -> float | None:
     return sum(finite) / len(finite) if finite else None
 
 
+SPLITS = ("train", "val", "test", "all")
+
+
+def check_options(cfg: DictConfig) -> None:
+    """The options of an evaluation, before anything is loaded: one UsageError line each,
+    naming the key, the value and what is allowed."""
+    if cfg.get("split") is not None:
+        one_of(cfg.split, "split", SPLITS)
+    whole_number(cfg.get("batch_size"), "batch_size")
+    whole_number(cfg.get("max_images"), "max_images", none=True)
+    whole_number(cfg.get("seed"), "seed", minimum=0)
+    for key in ("save_images", "lpips", "fid", "overwrite"):
+        one_of(cfg.get(key, False), key, (True, False))
+    data = cfg.get("data") or {}
+    for key in ("size", "batch_size", "eval_batch_size", "load_size"):
+        whole_number(data.get(key), f"data.{key}", none=True)
+    whole_number(data.get("num_workers", 0), "data.num_workers", minimum=0)
+
+
+def check_out(cfg: DictConfig) -> None:
+    """The writer rule for ``out`` (:func:`inpaintgan.io.check_outputs`): metrics.json,
+    per_image.csv (and images/ with save_images) of an earlier run are replaced only with
+    ``overwrite=true``; ``out`` may not hold the checkpoint."""
+    out = Path(cfg.out)
+    writes = [("this evaluation", out / name) for name in RESULT_FILES]
+    images = out / "images"
+    if cfg.get("save_images") and images.is_dir():
+        writes += [("this evaluation", p) for p in sorted(images.iterdir())]
+    inputs = [cfg.ckpt] if cfg.get("ckpt") else []
+    check_outputs(writes, inputs, bool(cfg.get("overwrite", False)))
+
+
+def _hole_free(hole: torch.Tensor) -> list[int]:
+    """Positions of the batch whose mask has no missing pixel."""
+    return [i for i, n in enumerate(hole.flatten(1).sum(1).tolist()) if n == 0]
+
+
 def evaluate(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run one evaluation; writes the outputs into ``cfg.out`` and returns metrics.json."""
+    """Run one evaluation; writes the outputs into ``cfg.out`` and returns metrics.json.
+
+    Refused in one line before anything is scored: a bad option, results of an earlier run
+    in ``out`` (without ``overwrite=true``), an empty set. While scoring: an image whose
+    evaluation mask has no hole (a mask file is named), which would score a perfect fill.
+    """
     from inpaintgan.data import InpaintingDataset, ReportingDataLoader, collate, to_float_batch
 
     choices = dict(choices or {})
+    check_options(cfg)
+    check_out(cfg)
     out = Path(cfg.out)
     inpainter = load_inpainter(cfg.get("ckpt"), cfg.get("model"), cfg.get("device"))
     mask = instantiate(cfg.mask)
+    if hasattr(mask, "require_hole"):
+        mask.require_hole = True  # a mask file without a hole is named, not scored
     datamodule = instantiate(cfg.data, mask=mask, eval_mask=mask, seed=cfg.seed)
     split = cfg.get("split") or default_split(datamodule)
     dataset: InpaintingDataset | torch.utils.data.Subset = datamodule.dataset(split)
     dataset.substitute = False  # a broken file is skipped and listed, never replaced
     if cfg.get("max_images"):
         dataset = torch.utils.data.Subset(dataset, range(min(len(dataset), cfg.max_images)))
+    if len(dataset) == 0:
+        raise UsageError(f"split={split}: no images to evaluate (an empty set scores nothing)")
     loader = ReportingDataLoader(
         dataset,
         label=split,
@@ -156,6 +205,13 @@ def evaluate(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str
             # uint8 images / bool masks from the loader → float [0, 1] on the device
             batch = to_float_batch(batch, inpainter.device)
             image, hole = batch["image"], batch["mask"]
+            empty = _hole_free(hole)
+            if empty:
+                raise UsageError(
+                    f"the evaluation mask of {batch['name'][empty[0]]} has no hole (mask "
+                    f"{choices.get('mask') or 'custom'}): it would score an untouched image "
+                    "(PSNR 100 dB); give a mask config that leaves a hole"
+                )
             comp = inpainter(image, hole)
             scores = {
                 "psnr": psnr_per_image(comp, image),
@@ -220,11 +276,17 @@ def evaluate(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str
             "model": OmegaConf.to_container(cfg.model, resolve=True) if cfg.get("model") else None,
         },
     )
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
-    with (out / "per_image.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+
+    def write_csv(tmp: Path) -> None:
+        with tmp.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+
+    write_atomically(out / "per_image.csv", write_csv)
+    write_atomically(
+        out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    )
     if thumbs is not None:
         run_options = ("project", "mode", "entity", "name", "group", "tags")
         log_evaluation(summary, rows, thumbs, out, **{k: wandb_cfg.get(k) for k in run_options})

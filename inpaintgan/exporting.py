@@ -528,17 +528,22 @@ def export_model(
     fmt: str = "weights",
     opset: int = ONNX_OPSET,
     verify: bool = True,
+    overwrite: bool = False,
 ) -> ExportResult:
     """Export the generator of a training checkpoint (or weights file) ``ckpt`` to ``out``
-    as ``fmt``: ``weights`` (weights + config), ``onnx`` or ``torchscript``."""
+    as ``fmt``: ``weights`` (weights + config), ``onnx`` or ``torchscript``. An existing
+    ``out`` is replaced only with ``overwrite`` and never when it is ``ckpt``
+    (:func:`inpaintgan.io.check_outputs`), checked before anything is loaded."""
     from inpaintgan.checkpoints import export_generator, load_generator, refuse_same_file
+    from inpaintgan.io import check_outputs
 
     if fmt not in EXPORT_FORMATS:
         raise ExportError(f"format={fmt} is not one of {', '.join(EXPORT_FORMATS)}")
     out = Path(out) if out else default_out(fmt)
     if fmt == "weights":
-        return ExportResult(export_generator(ckpt, out), fmt)
+        return ExportResult(export_generator(ckpt, out, overwrite), fmt)
     refuse_same_file(ckpt, out)
+    check_outputs([(str(ckpt), out)], [ckpt], overwrite)
     generator, config = load_generator(ckpt)
     info = export_info(generator, config)
     if fmt == "onnx":

@@ -95,6 +95,11 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     write_atomically(path, save, (OSError, RuntimeError))
 
 
+RESULT_FILES = ("metrics.json", "per_image.csv")
+"""What an evaluation writes into its ``out`` folder (:class:`OutputFolderCheck` refuses a
+folder that holds them without ``overwrite=true``)."""
+
+
 def same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """Whether two paths name one file (through links and other spellings; for paths that
     do not exist yet, their resolved absolute forms compared case-insensitively, which
@@ -199,7 +204,19 @@ class OutputFolderCheck(Callback):
             sys.exit(1)
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Single run: ``hydra.run.dir`` (evaluate: its ``out``)."""
+        """Single run: ``hydra.run.dir`` (evaluate: its ``out``). A folder holding the
+        results of an earlier run (:data:`RESULT_FILES`) is refused without
+        ``overwrite=true`` (exit 2) before Hydra writes its own files into it."""
+        folder = Path(str(config.hydra.run.dir))
+        earlier = [folder / name for name in RESULT_FILES if (folder / name).exists()]
+        if earlier and not config.get("overwrite", False):
+            command = config.get("task_name") or "run"
+            print(
+                f"inpaintgan.{command}: error: {earlier[0]} of an earlier run is there: pass "
+                "overwrite=true to replace it, or give another out",
+                file=sys.stderr,
+            )
+            sys.exit(2)
         self._check(config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:

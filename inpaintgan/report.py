@@ -10,20 +10,28 @@ paper's three models are named "this paper (ours)", "Shift-Net (ours)", "Context
 ``pairs=[[paper,shiftnet],[paper,telea]]`` adds paired differences A − B over the same
 photos and seeds (:mod:`inpaintgan.comparison`): mean with a 95 % interval, wins, and the
 mean of each seed; A and B are run labels (evaluate's ``name=``, else the model).
+
+Runs are only averaged or paired when they were scored alike (:func:`check_alike`): the
+same image size, mask (its name and config), split and mask seed, and for pairs the same
+data set; otherwise one line names the field and both runs. ``out`` follows the one writer
+rule (:func:`inpaintgan.io.check_outputs`): never one of the runs' files, and an existing
+file only with ``overwrite=true``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
-from inpaintgan.comparison import paired_difference, read_per_image
+from inpaintgan.comparison import pair_header, paired_difference, read_per_image
 from inpaintgan.config import CONFIG_DIR
 from inpaintgan.errors import ReportError, run_command
+from inpaintgan.io import check_outputs, write_atomically
 
 PUBLISHED_DATASETS = ("celeba", "places2")
 PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
@@ -67,6 +75,52 @@ def read_metrics(path: Path) -> dict[str, Any]:
     return metrics
 
 
+MATCH_FIELDS = ("size", "mask", "split", "seed")
+"""What two runs must share to be averaged or paired: image size, mask (name and config),
+split and the seed of the evaluation masks."""
+FIELD_NAMES = {"size": "size (data.size)", "seed": "mask seed (seed)"}
+
+
+def _field(run: dict[str, Any], field: str) -> Any:
+    """The value of one matching field of a run (None when its metrics.json predates it)."""
+    if field == "mask":
+        config = (run.get("config") or {}).get("mask")
+        return (run.get("mask"), json.dumps(config, sort_keys=True) if config else None)
+    return run.get(field)
+
+
+def _shown(run: dict[str, Any], field: str) -> str:
+    if field == "mask":
+        name, config = _field(run, "mask")
+        return f"{name} {config}" if config else str(name)
+    return str(run.get(field))
+
+
+def check_alike(
+    runs: Sequence[tuple[Path, dict[str, Any]]], what: str, fields: Sequence[str] = MATCH_FIELDS
+) -> None:
+    """A one-line ReportError when the runs (``(metrics.json, metrics)``) differ in one of
+    ``fields``, naming the field, both runs and both values; ``what`` says why they must
+    match (``averaged as ...``, ``paired as ...``). A field a run does not record is not
+    compared (metrics.json files of older versions)."""
+    if len(runs) < 2:
+        return
+    first_path, first = runs[0]
+    for path, run in runs[1:]:
+        for field in fields:
+            a, b = _field(first, field), _field(run, field)
+            if a is None or b is None or a == b:
+                continue
+            if field == "mask" and (a[0] == b[0] and (a[1] is None or b[1] is None)):
+                continue
+            raise ReportError(
+                f"{what}: {first_path.parent} and {path.parent} differ in "
+                f"{FIELD_NAMES.get(field, field)} ({_shown(first, field)} vs "
+                f"{_shown(run, field)}); evaluate them alike, or give them different "
+                "names (evaluate name=...)"
+            )
+
+
 def _fmt(value: float | None, digits: int) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
@@ -84,9 +138,22 @@ def _cell_value(values: list[float], digits: int) -> str:
     return f"{mean:.{digits}f} ± {sd:.{digits}f} ({len(values)})"
 
 
-def build_table(runs: list[dict[str, Any]], published: bool = True) -> str:
+def build_table(
+    runs: list[dict[str, Any]], published: bool = True, paths: Sequence[Path] | None = None
+) -> str:
     """Markdown table: rows (model, mask), columns PSNR then SSIM per data set; several runs
-    of one row (training seeds) show their mean ± standard deviation and count."""
+    of one row (training seeds) show their mean ± standard deviation and count, provided
+    they were scored alike (:func:`check_alike`, else a ReportError naming the field)."""
+    paths = (
+        list(paths)
+        if paths is not None
+        else [Path(f"run{i}/metrics.json") for i in range(len(runs))]
+    )
+    cells: dict[tuple[str, str, str], list[tuple[Path, dict[str, Any]]]] = {}
+    for path, run in zip(paths, runs, strict=True):
+        cells.setdefault((run_label(run), run["mask"], run["data"]), []).append((path, run))
+    for (label, mask, data), members in cells.items():
+        check_alike(members, f"averaged as {label} / {mask} / {data}")
     datasets = list(PUBLISHED_DATASETS) if published else []
     datasets += sorted({r["data"] for r in runs} - set(datasets))
     rows: dict[tuple[str, str], dict[str, list[tuple[float, float]]]] = {}
@@ -114,10 +181,12 @@ def build_table(runs: list[dict[str, Any]], published: bool = True) -> str:
 def build_pairs(paths: list[Path], metrics: list[dict[str, Any]], pairs: list[list[str]]) -> str:
     """Markdown table of paired differences A − B (PSNR and SSIM) for the labelled runs."""
     by_label: dict[str, list[Path]] = {}
+    runs_of: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
     for path, run in zip(paths, metrics, strict=True):
-        by_label.setdefault(run.get("name") or run["model"], []).append(path.parent)
-    header = ["A − B", "ΔPSNR (dB) [95 % CI]", "wins", "ΔPSNR per seed", "ΔSSIM [95 % CI]",
-              "wins", "ΔSSIM per seed"]  # fmt: skip
+        label = run.get("name") or run["model"]
+        by_label.setdefault(label, []).append(path.parent)
+        runs_of.setdefault(label, []).append((path, run))
+    header = ["A − B", *pair_header("PSNR", "dB"), *pair_header("SSIM")]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for pair in pairs:
         if len(pair) != 2:
@@ -126,6 +195,7 @@ def build_pairs(paths: list[Path], metrics: list[dict[str, Any]], pairs: list[li
         missing = [x for x in (a, b) if x not in by_label]
         if missing:
             raise ReportError(f"pairs: no run labelled {missing[0]!r} (have {sorted(by_label)})")
+        check_alike([*runs_of[a], *runs_of[b]], f"paired as {a} − {b}", (*MATCH_FIELDS, "data"))
         cells: list[str] = []
         for metric, digits in (("psnr", 2), ("ssim", 3)):
             a_runs = [read_per_image(r, metric) for r in sorted(by_label[a])]
@@ -146,18 +216,25 @@ def report(
     out: str | Path | None = None,
     published: bool = True,
     pairs: list[list[str]] | None = None,
+    overwrite: bool = False,
 ) -> str:
     """Build the table of ``runs`` (and write it to ``out`` when given); returns the markdown.
-    ``pairs`` adds the paired differences of those run labels (see :func:`build_pairs`)."""
+    ``pairs`` adds the paired differences of those run labels (see :func:`build_pairs`).
+    ``out`` may not be one of the runs' files and replaces an existing file only with
+    ``overwrite`` (checked before anything is read)."""
     paths = find_metrics(runs)
+    if out is not None:
+        inputs = [f for p in paths for f in (p, p.parent / "per_image.csv")]
+        check_outputs([("the report", Path(out))], inputs, overwrite)
     metrics = [read_metrics(p) for p in paths]
-    table = build_table(metrics, published=published)
+    table = build_table(metrics, published=published, paths=paths)
     if pairs:
         table += (
             "\nPaired differences A − B over the same photos (and seeds, paired by run folder "
-            "order): mean and Student-t 95 % interval over photos of the seed-averaged "
-            "difference; wins = (photo, seed) pairs where A is higher; one mean per seed.\n\n"
-            + build_pairs(paths, metrics, pairs)
+            "order): mean with a two-level 95 % interval (photos and seeds as crossed random "
+            "factors, Satterthwaite t) and the photo-only Student-t interval of the "
+            "seed-averaged difference; wins = (photo, seed) pairs where A is higher; one mean "
+            "per seed.\n\n" + build_pairs(paths, metrics, pairs)
         )
     sources = "\n".join(
         f"- {m.get('name') or m['model']} / {m['data']} / {m['mask']}: {p.parent} "
@@ -172,16 +249,16 @@ def report(
         + "\n"
     )
     if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        write_atomically(out, lambda tmp: tmp.write_text(text))
     return text
 
 
-def _report(runs: list[str], out: str | None, published: bool, pairs: list[list[str]]) -> str:
+def _report(
+    runs: list[str], out: str | None, published: bool, pairs: list[list[str]], overwrite: bool
+) -> str:
     if not runs:
         raise ReportError("give the evaluation runs, e.g. runs=[eval/telea,eval/paper]")
-    return report(runs, out, published=published, pairs=pairs)
+    return report(runs, out, published=published, pairs=pairs, overwrite=overwrite)
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="report", version_base="1.3")
@@ -189,7 +266,8 @@ def main(cfg: DictConfig) -> None:
     """Hydra entry point: ``python -m inpaintgan.report runs=[DIR,...] out=table.md``."""
     runs = [cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs or [])
     pairs = [list(p) for p in cfg.get("pairs") or []]
-    text = run_command("report", _report, runs, cfg.out, cfg.published, pairs)
+    overwrite = bool(cfg.get("overwrite", False))
+    text = run_command("report", _report, runs, cfg.out, cfg.published, pairs, overwrite)
     print(text if cfg.out is None else f"wrote {cfg.out}\n\n{text}", end="")
 
 

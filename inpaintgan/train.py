@@ -19,8 +19,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from inpaintgan.builders import build_module, git_commit
 from inpaintgan.checkpoints import CHECKPOINT_KEY, read_checkpoint
-from inpaintgan.config import CONFIG_DIR
-from inpaintgan.errors import UserError, run_command
+from inpaintgan.config import CONFIG_DIR, one_of, real_number, whole_number
+from inpaintgan.errors import UsageError, UserError, run_command
 from inpaintgan.io import AtomicCheckpointIO
 from inpaintgan.loggers import finish_wandb_run
 from inpaintgan.table1 import log_evaluation_command
@@ -96,12 +96,83 @@ def _unet_sizes(generator: Any, size: int) -> str | None:
     )
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Refuse bad values before anything heavy is built (one-line UserError each).
+def _precisions() -> tuple[str, ...]:
+    """The ``trainer.precision`` values Lightning accepts (its own list, and the short forms)."""
+    from typing import get_args
 
-    Loss weights finite and >= 0; data sizes and batch sizes positive integers; ``data.size``
-    compatible with the U-Net's depth and shift level (the message names sizes that work).
+    from lightning_fabric.connector import _PRECISION_INPUT_STR, _PRECISION_INPUT_STR_ALIAS
+
+    return (*get_args(_PRECISION_INPUT_STR), *get_args(_PRECISION_INPUT_STR_ALIAS))
+
+
+def check_model(cfg: DictConfig) -> None:
+    """``model`` must be a trainable variant (a generator config), not a classical method."""
+    model = cfg.get("model")
+    name = (model or {}).get("name") if isinstance(model, DictConfig) else None
+    if model is None or (model.get("generator") is None and model.get("inpainter") is not None):
+        raise UsageError(
+            f"model={name}: a classical method, nothing to train; train one of "
+            "model=paper|shiftnet|ce, and score "
+            f"{name or 'it'} with python -m inpaintgan.evaluate model={name}"
+        )
+    if model.get("generator") is None or not model.get("_target_"):
+        raise UsageError(
+            f"model={name}: not a trainable model config (it needs a generator); "
+            "use model=paper|shiftnet|ce"
+        )
+
+
+def check_trainer(cfg: DictConfig) -> None:
+    """Trainer options with a one-line message each; the accelerator this machine has."""
+    trainer = cfg.get("trainer") or {}
+    # -1: no limit (Lightning's convention)
+    whole_number(trainer.get("max_epochs"), "trainer.max_epochs", minimum=-1, none=True)
+    whole_number(trainer.get("max_steps", -1), "trainer.max_steps", minimum=-1)
+    precision = trainer.get("precision")
+    if precision is not None:
+        one_of(str(precision), "trainer.precision", _precisions())
+    accelerator = str(trainer.get("accelerator") or "auto")
+    one_of(accelerator, "trainer.accelerator", ("auto", "cpu", "gpu", "cuda", "mps", "tpu"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UsageError(
+            f"trainer.accelerator={accelerator}: this machine has no CUDA GPU; "
+            "add trainer=cpu (or trainer.accelerator=cpu) to train on the CPU"
+        )
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("trainer.accelerator=mps: MPS is not available here; use trainer=cpu")
+    devices = trainer.get("devices")
+    if accelerator in ("gpu", "cuda") and isinstance(devices, int) and devices > 0:
+        count = torch.cuda.device_count()
+        if devices > count:
+            raise UsageError(f"trainer.devices={devices}: this machine has {count} CUDA GPU(s)")
+
+
+def check_optim(cfg: DictConfig) -> None:
+    """Learning rates finite and > 0, Adam betas in [0, 1)."""
+    for name, part in (cfg.get("optim") or {}).items():
+        if not isinstance(part, DictConfig):
+            continue
+        if "lr" in part:
+            real_number(part.get("lr"), f"optim.{name}.lr", positive=True)
+        betas = part.get("betas")
+        if betas is not None:
+            for i, beta in enumerate(betas):
+                value = real_number(beta, f"optim.{name}.betas[{i}]", minimum=0)
+                if value is not None and value >= 1:
+                    raise UsageError(f"optim.{name}.betas[{i}]={beta}: must be in [0, 1)")
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Refuse bad values before anything heavy is built (one-line UserError each, naming the
+    key, the value and what is allowed).
+
+    The model is a trainable variant; loss weights finite and >= 0; data sizes and batch
+    sizes positive integers, ``data.num_workers`` >= 0; ``max_batches`` a positive integer;
+    learning rates > 0; trainer epochs, precision and accelerator valid (and present on this
+    machine); ``data.size`` compatible with the U-Net's depth and shift level (the message
+    names sizes that work).
     """
+    check_model(cfg)
     for key, value in (cfg.get("loss") or {}).items():
         if not str(key).endswith("_weight") or value is None:
             continue
@@ -116,8 +187,15 @@ def check_config(cfg: DictConfig) -> None:
         number = _number(value)
         if number is None or number != int(number) or number <= 0:
             raise UserError(f"data.{key}={value}: must be a positive whole number")
-    if cfg.get("max_batches") is not None and int(cfg.max_batches) <= 0:
-        raise UserError(f"max_batches={cfg.max_batches}: must be a positive whole number")
+    whole_number(data.get("num_workers", 0), "data.num_workers", minimum=0)
+    if cfg.get("max_batches") is not None:
+        value = _number(cfg.max_batches)
+        if value is None or not math.isfinite(value) or value != int(value) or value <= 0:
+            raise UserError(f"max_batches={cfg.max_batches}: must be a positive whole number")
+    whole_number(cfg.get("max_bad_steps", 10), "max_bad_steps")
+    whole_number(cfg.get("seed", 0), "seed", minimum=0)
+    check_optim(cfg)
+    check_trainer(cfg)
     generator = (cfg.get("model") or {}).get("generator")
     size = data.get("size")
     if generator is not None and size is not None:
@@ -237,6 +315,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = instantiate(
         cfg.data, mask=instantiate(cfg.mask), eval_mask=eval_mask, seed=cfg.seed
     )
+    # The file lists (data.root, split files) are read now, before W&B or any logger starts:
+    # a wrong root is one line and leaves no empty W&B run behind.
+    datamodule.setup("fit")
     module = build_module(cfg, run_config)
     loggers = build_loggers(cfg, resume.get("wandb_run_id"))
     trainer = build_trainer(cfg, loggers, module.optimizer_steps_per_batch)

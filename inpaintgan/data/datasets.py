@@ -547,6 +547,20 @@ def sample_name(path: Path, depth: int, index: int) -> str:
     return "_".join((*path.parent.parts[len(path.parent.parts) - depth + 1 :], path.stem))
 
 
+def mask_failure_message(reasons: Sequence[str], draws: int, mask: object) -> str:
+    """Why no mask could be drawn: how many distinct files failed in ``draws`` draws in a row
+    (one broken file drawn 16 times is one file, not "16 mask files"), blaming mask.root."""
+    distinct = list(dict.fromkeys(reasons))
+    total = len(getattr(mask, "files", ()) or ())
+    if total and len(distinct) >= total:
+        what = f"all {total} mask file(s) are unreadable"
+    elif len(distinct) == 1:
+        what = f"1 mask file failed {draws} draws in a row"
+    else:
+        what = f"{len(distinct)} mask files failed {draws} draws in a row"
+    return f"{what} (last: {distinct[-1]}); check the mask folder (mask.root)"
+
+
 class InpaintingDataset(Dataset):
     """``(image, mask, name)`` samples at ``size``² from a list of image files.
 
@@ -683,10 +697,7 @@ class InpaintingDataset(Dataset):
                 "upscaled": upscaled,
             }
         if mask_failures >= self.MAX_TRIES:
-            raise DataError(
-                f"{mask_failures} mask files in a row could not be read (last: {skipped[-1]}); "
-                "check the mask folder (mask.root)"
-            )
+            raise DataError(mask_failure_message(skipped, mask_failures, self.mask))
         what = (
             f"all {len(self)} image files are unreadable"
             if tries == len(self)

@@ -162,6 +162,8 @@ class FolderMask:
     Files are resized with nearest neighbour to the image size and binarised (white = hole;
     ``invert=True`` for sets drawn the other way). An unreadable file raises
     :class:`~inpaintgan.data.images.ImageLoadError`; the dataset reports it and draws again.
+    With ``require_hole`` (evaluation) a file without any hole is a :class:`DataError`
+    naming it.
     """
 
     def __init__(self, root: str | os.PathLike, invert: bool = False) -> None:
@@ -180,10 +182,19 @@ class FolderMask:
                 f"({'/'.join(e[1:] for e in IMAGE_EXTENSIONS)})"
             )
         self.invert = bool(invert)
+        # Evaluation sets this: a file without a hole would be scored as a perfect fill.
+        self.require_hole = False
 
     def __call__(self, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
         path = self.files[rng.integers(len(self.files))]
-        return load_mask(path, (height, width), invert=self.invert)
+        mask = load_mask(path, (height, width), invert=self.invert)
+        if self.require_hole and not mask.any():
+            raise DataError(
+                f"mask file {path} has no hole (no white pixel at {width}x{height}): it would "
+                "score an untouched image (PSNR 100 dB); remove it from mask.root, or set "
+                "mask.invert=true if the holes are black"
+            )
+        return mask
 
 
 class MixedMask:

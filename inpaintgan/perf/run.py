@@ -59,9 +59,25 @@ def environment(settings: Settings) -> dict[str, Any]:
     }
 
 
+def check_options(cfg: DictConfig) -> None:
+    """The bench's numeric options, one UsageError line each naming key, value and rule."""
+    from inpaintgan.config import real_number, whole_number
+
+    whole_number(cfg.get("size"), "size")
+    whole_number(cfg.get("batch_size"), "batch_size")
+    whole_number(cfg.get("warmup"), "warmup", minimum=0)
+    whole_number(cfg.get("repeats"), "repeats")
+    whole_number(cfg.get("threads"), "threads", none=True)
+    whole_number(cfg.get("seed", 0), "seed", minimum=0)
+    fraction = real_number(cfg.get("mask_fraction"), "mask_fraction", positive=True)
+    if fraction is not None and fraction >= 1:
+        raise UsageError(f"mask_fraction={cfg.mask_fraction}: must be in (0, 1)")
+
+
 def run_bench(cfg: DictConfig, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the configured parts and return the results (the JSON document)."""
     echo = echo or (lambda line: None)
+    check_options(cfg)
     unknown = [p for p in cfg.parts if p not in PARTS]
     if unknown:
         raise UsageError(f"unknown parts {unknown}; choose from {list(PARTS)}")
