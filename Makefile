@@ -33,7 +33,7 @@ format: install  ## ruff autofix + format
 	$(VENV)/bin/ruff check --fix inpaintgan tests
 	$(VENV)/bin/ruff format inpaintgan tests
 
-sweep: install  ## example multirun: three loss-weight settings of the style term, tiny budget
+sweep: install  ## example multirun: two settings of the style weight (0 and 10), one epoch each
 	$(PY) -m inpaintgan.train -m loss.style_weight=0,10 trainer.max_epochs=1 $(ARGS)
 
 clean:  ## remove outputs, caches and the venv
