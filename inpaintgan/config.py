@@ -10,7 +10,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from inpaintgan.errors import UsageError
+from inpaintgan.errors import UsageError, UserError, one_line
 from inpaintgan.models.discriminators import discriminator_input_size
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -106,3 +106,24 @@ def one_of(value: Any, key: str, allowed: Iterable[Any]) -> Any:
 
 if __name__ == "__main__":
     print(CONFIG_DIR)
+
+
+def build(node: Any, key: str, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate(node, **kwargs)`` of the option ``key`` (``mask``, ``data``)
+    whose refusal of a value is one UsageError line naming the key (``mask: fraction must be
+    in (0, 1], got 0.0``) instead of Hydra's InstantiationException trace. Only for configs
+    of the command line, never for one read from a file (:mod:`inpaintgan.checkpoints`)."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, UserError):
+            raise cause from err
+        if isinstance(cause, ValueError | TypeError):
+            raise UsageError(f"{key}: {one_line(cause)}") from err
+        raise

@@ -24,13 +24,12 @@ from typing import Any
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from inpaintgan.config import CONFIG_DIR, one_of, whole_number
+from inpaintgan.config import CONFIG_DIR, build, one_of, whole_number
 from inpaintgan.errors import UsageError, run_command
 from inpaintgan.inpainter import load_inpainter, save_png
 from inpaintgan.io import RESULT_FILES, check_outputs, write_atomically
@@ -165,10 +164,10 @@ def evaluate(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str
     check_out(cfg)
     out = Path(cfg.out)
     inpainter = load_inpainter(cfg.get("ckpt"), cfg.get("model"), cfg.get("device"))
-    mask = instantiate(cfg.mask)
+    mask = build(cfg.mask, "mask")
     if hasattr(mask, "require_hole"):
         mask.require_hole = True  # a mask file without a hole is named, not scored
-    datamodule = instantiate(cfg.data, mask=mask, eval_mask=mask, seed=cfg.seed)
+    datamodule = build(cfg.data, "data", mask=mask, eval_mask=mask, seed=cfg.seed)
     split = cfg.get("split") or default_split(datamodule)
     dataset: InpaintingDataset | torch.utils.data.Subset = datamodule.dataset(split)
     dataset.substitute = False  # a broken file is skipped and listed, never replaced

@@ -30,11 +30,10 @@ from pathlib import Path
 import hydra
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import Tensor
 
-from inpaintgan.config import CONFIG_DIR, whole_number
+from inpaintgan.config import CONFIG_DIR, build, whole_number
 from inpaintgan.data.images import IMAGE_EXTENSIONS, load_mask, load_rgb
 from inpaintgan.errors import ImageLoadError, InputError, UsageError, run_command
 from inpaintgan.inpainter import inpaint_any_size, load_inpainter, save_png
@@ -197,7 +196,7 @@ def predict(cfg: DictConfig) -> tuple[int, int]:
     inpainter = load_inpainter(
         cfg.get("ckpt"), cfg.get("model"), cfg.get("device", "auto"), max_pixels=max_pixels
     )
-    mask_generator = instantiate(cfg.mask) if cfg.get("mask") is not None else None
+    mask_generator = build(cfg.mask, "mask") if cfg.get("mask") is not None else None
     done, failed = 0, 0
     for index, job in enumerate(jobs):
         try:

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from inpaintgan.builders import build_module, git_commit
 from inpaintgan.checkpoints import CHECKPOINT_KEY, read_checkpoint
-from inpaintgan.config import CONFIG_DIR, one_of, real_number, whole_number
+from inpaintgan.config import CONFIG_DIR, build, one_of, real_number, whole_number
 from inpaintgan.errors import UsageError, UserError, run_command
 from inpaintgan.io import AtomicCheckpointIO
 from inpaintgan.loggers import finish_wandb_run
@@ -311,10 +311,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     run_config = OmegaConf.to_container(cfg, resolve=True)
     run_config["git_commit"] = git_commit()
-    eval_mask = instantiate(cfg.eval_mask) if cfg.get("eval_mask") else None
-    datamodule = instantiate(
-        cfg.data, mask=instantiate(cfg.mask), eval_mask=eval_mask, seed=cfg.seed
-    )
+    eval_mask = build(cfg.eval_mask, "eval_mask") if cfg.get("eval_mask") else None
+    mask = build(cfg.mask, "mask")
+    datamodule = build(cfg.data, "data", mask=mask, eval_mask=eval_mask, seed=cfg.seed)
     # The file lists (data.root, split files) are read now, before W&B or any logger starts:
     # a wrong root is one line and leaves no empty W&B run behind.
     datamodule.setup("fit")

@@ -4,6 +4,7 @@ lists each case with its test."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -247,3 +248,220 @@ def test_demo_upload_refuses_other_formats(fmt: str) -> None:
     buffer = io.BytesIO()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buffer, format="BMP")
     assert decode_photo(buffer.getvalue(), max_pixels=10_000).shape == (8, 8, 3)
+
+
+def test_export_never_replaces_an_existing_file_unless_asked(tmp_path: Path) -> None:
+    from inpaintgan.errors import UsageError
+    from inpaintgan.exporting import export_model
+
+    ckpt = make_tiny_checkpoint(tmp_path / "model.ckpt")
+    other = tmp_path / "other_run" / "checkpoints" / "last.ckpt"
+    other.parent.mkdir(parents=True)
+    other.write_bytes(b"another run's checkpoint")
+    with pytest.raises(UsageError) as caught:
+        export_model(ckpt, other, "weights")
+    assert "overwrite=true" in str(caught.value) and str(other) in str(caught.value)
+    assert other.read_bytes() == b"another run's checkpoint"
+    assert export_model(ckpt, other, "weights", overwrite=True).path == other
+    assert torch.load(other, weights_only=True)["generator"]
+    with pytest.raises(CheckpointError, match="checkpoint itself"):  # never, even when asked
+        export_model(ckpt, ckpt, "weights", overwrite=True)
+
+
+def test_export_cli_refuses_an_existing_out_in_one_line(tmp_path: Path) -> None:
+    ckpt = make_tiny_checkpoint(tmp_path / "model.ckpt")
+    taken = tmp_path / "last.ckpt"
+    taken.write_bytes(b"keep")
+    result = run_cli("inpaintgan.export", f"ckpt={ckpt}", f"out={taken}")
+    assert result.returncode == 2 and taken.read_bytes() == b"keep"
+    assert len(result.stderr.strip().splitlines()) == 1 and "overwrite=true" in result.stderr
+
+
+# ------------------------------------------------------------------------------ report
+def _metrics_run(folder: Path, name: str = "paper", **fields: Any) -> Path:
+    folder.mkdir(parents=True)
+    metrics = {"model": name, "name": name, "data": "scenes", "mask": "center", "size": 64,
+               "split": "test", "seed": 42, "psnr": 20.0, "ssim": 0.8, **fields}  # fmt: skip
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "per_image.csv").write_text("name,psnr,ssim\na,20.0,0.8\nb,20.0,0.8\n")
+    return folder
+
+
+def test_report_never_writes_over_its_inputs_or_an_existing_file(tmp_path: Path) -> None:
+    from inpaintgan.errors import UsageError
+    from inpaintgan.report import report
+
+    run = _metrics_run(tmp_path / "run")
+    before = (run / "metrics.json").read_text()
+    for out in (run / "metrics.json", run / "per_image.csv"):
+        with pytest.raises(UsageError, match="is the input"):
+            report([run], out=out, overwrite=True)
+    assert (run / "metrics.json").read_text() == before
+    photo = _photo(tmp_path / "photo.jpg")
+    image = photo.read_bytes()
+    with pytest.raises(UsageError, match="overwrite=true"):
+        report([run], out=photo)
+    assert photo.read_bytes() == image
+    table = tmp_path / "table.md"
+    report([run], out=table)
+    assert "| paper |" in table.read_text()
+    with pytest.raises(UsageError, match="overwrite=true"):
+        report([run], out=table)
+    report([run], out=table, overwrite=True)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("size", 128, "size"),
+        ("split", "val", "split"),
+        ("seed", 7, "mask seed"),
+        ("config", {"mask": {"fraction": 0.25}}, "mask"),
+    ],
+)
+def test_report_refuses_to_average_runs_scored_differently(
+    tmp_path: Path, field: str, value: Any, named: str
+) -> None:
+    from inpaintgan.errors import ReportError
+    from inpaintgan.report import report
+
+    _metrics_run(tmp_path / "seed0", config={"mask": {"fraction": 0.5}})
+    _metrics_run(tmp_path / "seed1", **{"config": {"mask": {"fraction": 0.5}}, field: value})
+    with pytest.raises(ReportError) as caught:
+        report([tmp_path], published=False)
+    message = str(caught.value)
+    assert named in message and "seed0" in message and "seed1" in message
+    assert "\n" not in message
+
+
+def test_report_refuses_to_pair_a_center_run_with_an_irregular_one(tmp_path: Path) -> None:
+    from inpaintgan.errors import ReportError
+    from inpaintgan.report import report
+
+    _metrics_run(tmp_path / "a", "paper", mask="center")
+    _metrics_run(tmp_path / "b", "shiftnet", mask="irregular")
+    with pytest.raises(ReportError, match=r"differ in mask \(center vs irregular\)"):
+        report([tmp_path], published=False, pairs=[["paper", "shiftnet"]])
+    _metrics_run(tmp_path / "c", "telea", mask="center", size=128)
+    with pytest.raises(ReportError, match="size"):
+        report([tmp_path / "a", tmp_path / "c"], published=False, pairs=[["paper", "telea"]])
+    _metrics_run(tmp_path / "d", "ns", mask="center")
+    assert "paper − ns" in report([tmp_path / "a", tmp_path / "d"], pairs=[["paper", "ns"]])
+
+
+# ---------------------------------------------------------------------------- evaluate
+def _evaluate_cfg(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    from inpaintgan.config import CONFIG_DIR
+
+    quick = ["model=mean_fill", "device=cpu", "progress=false", "data.num_workers=0"]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(
+            config_name="evaluate", overrides=[*quick, *overrides], return_hydra_config=True
+        )
+
+
+def _evaluate(overrides: list[str]) -> dict[str, Any]:
+    from inpaintgan.evaluate import evaluate
+
+    cfg = _evaluate_cfg(overrides)
+    return evaluate(cfg, cfg.hydra.runtime.choices)
+
+
+def _folder_of_photos(root: Path, n: int = 3) -> Path:
+    root.mkdir(parents=True)
+    for i in range(n):
+        _photo(root / f"p{i}.png", size=40, seed=i)
+    return root
+
+
+def test_evaluate_never_replaces_an_earlier_run_unless_asked(tmp_path: Path) -> None:
+    from inpaintgan.errors import UsageError
+
+    out = tmp_path / "eval"
+    args = ["data=sample", "data.size=32", "max_images=2", f"out={out}"]
+    _evaluate(args)
+    first = {name: (out / name).read_bytes() for name in ("metrics.json", "per_image.csv")}
+    with pytest.raises(UsageError, match="overwrite=true"):
+        _evaluate([*args, "seed=3"])
+    assert {name: (out / name).read_bytes() for name in first} == first
+    assert _evaluate([*args, "seed=3", "overwrite=true"])["seed"] == 3
+
+
+def test_evaluate_cli_run_twice_into_one_out_keeps_the_first(tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    args = ["model=mean_fill", "device=cpu", "progress=false", "data.size=32", "max_images=2"]
+    first = run_cli("inpaintgan.evaluate", *args, f"out={out}")
+    assert first.returncode == 0, first.stderr
+    saved = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    second = run_cli("inpaintgan.evaluate", *args, "seed=1", f"out={out}")
+    assert second.returncode == 2
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and "metrics.json" in lines[0] and "overwrite=true" in lines[0]
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == saved
+
+
+def test_evaluate_refuses_hole_free_masks_naming_the_file(tmp_path: Path) -> None:
+    root = _folder_of_photos(tmp_path / "photos")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    _mask(masks / "black.png", hole=False)
+    args = ["data=folder", f"data.root={root}", "data.size=32", f"out={tmp_path / 'e'}"]
+    with pytest.raises(UserError) as caught:
+        _evaluate([*args, "mask=folder", f"mask.root={masks}"])
+    assert str(masks / "black.png") in str(caught.value) and "no hole" in str(caught.value)
+    assert not (tmp_path / "e" / "metrics.json").exists()
+    with pytest.raises(UserError, match="has no hole"):  # any mask config without a hole
+        _evaluate([*args, "mask=center", "mask.fraction=0.01"])  # 0 px at 32
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("split=bogus", "split=bogus: must be one of train, val, test, all"),
+        ("batch_size=0", "batch_size=0: must be a whole number >= 1"),
+        ("data.size=abc", "data.size=abc: must be a whole number"),
+        ("max_images=0", "max_images=0: must be a whole number >= 1"),  # an empty set
+        ("data.num_workers=-1", "data.num_workers=-1"),
+    ],
+)
+def test_evaluate_options_are_one_line_naming_key_and_value(
+    tmp_path: Path, override: str, named: str
+) -> None:
+    with pytest.raises(UserError) as caught:
+        _evaluate(["data=sample", f"out={tmp_path / 'e'}", override])
+    assert named in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "e").exists()
+
+
+def test_evaluate_cli_bad_split_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = run_cli(
+        "inpaintgan.evaluate", "model=mean_fill", "split=bogus", f"out={tmp_path / 'e'}"
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "inpaintgan.evaluate: error: split=bogus: must be one of train, val, test, all"
+    ]
+
+
+# ----------------------------------------------------------------- loader worker errors
+def test_an_error_in_a_loader_worker_keeps_its_message(tmp_path: Path) -> None:
+    from inpaintgan.data import InpaintingDataset, ReportingDataLoader, collate
+    from inpaintgan.data.masks import FolderMask
+    from inpaintgan.errors import DataError, one_line
+
+    root = _folder_of_photos(tmp_path / "photos", 2)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    (masks / "broken.png").write_bytes(b"not a png")
+    dataset = InpaintingDataset(sorted(root.iterdir()), 32, FolderMask(masks), train=True)
+    with pytest.raises(DataError) as direct:  # num_workers=0: one file is one file
+        dataset[0]
+    assert "all 1 mask file(s) are unreadable" in str(direct.value)
+    assert "16" not in str(direct.value).replace(str(tmp_path), "")
+    loader = ReportingDataLoader(dataset, batch_size=2, num_workers=1, collate_fn=collate)
+    with pytest.raises(DataError) as caught:
+        next(iter(loader))
+    line = one_line(caught.value)
+    assert line == str(direct.value), line
