@@ -5,6 +5,7 @@ lists each case with its test."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -128,9 +129,20 @@ def test_predict_cli_with_a_hostile_checkpoint_leaves_the_file_and_exits_in_one_
 
 
 def test_an_export_whose_metadata_names_other_code_is_refused(tmp_path: Path) -> None:
+    from inpaintgan.exporting import ExportInfo, load_torchscript
+
     bad = {"model": {"generator": {"_target_": "os.system", "_args_": ["true"]}}}
     with pytest.raises(CheckpointError, match="refused"):
         check_generator_config(bad, "model.onnx")
+    path = tmp_path / "hostile.ts"
+    info = ExportInfo("paper", 16, None, bad)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
+        module = torch.jit.script(torch.nn.Identity())
+        torch.jit.save(module, str(path), _extra_files={"inpaintgan.json": info.to_json()})
+    with pytest.raises(CheckpointError) as caught:
+        load_torchscript(path)
+    assert "refused" in str(caught.value) and str(path) in str(caught.value)
     check_generator_config({"model": {"generator": TINY_GENERATOR}}, "model.onnx")
     check_generator_config({}, "model.onnx")  # no config: nothing would be built
 
@@ -465,3 +477,84 @@ def test_an_error_in_a_loader_worker_keeps_its_message(tmp_path: Path) -> None:
         next(iter(loader))
     line = one_line(caught.value)
     assert line == str(direct.value), line
+
+
+# ------------------------------------------------------------------- train, demo, bench
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("max_batches=abc", "max_batches=abc"),
+        ("data.num_workers=-1", "data.num_workers=-1: must be a whole number >= 0"),
+        ("optim.generator.lr=-1", "optim.generator.lr=-1: must be positive"),
+        ("trainer.max_epochs=-5", "trainer.max_epochs=-5: must be a whole number >= -1"),
+        ("trainer.precision=fp8", "trainer.precision=fp8: must be one of"),
+        ("model=telea", "model=telea: a classical method, nothing to train"),
+        ("mask.weights.center=-1", "mask:"),
+    ],
+)
+def test_train_options_are_one_line_before_anything_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, override: str, named: str
+) -> None:
+    from helpers import TINY, compose_train
+
+    from inpaintgan.train import train
+
+    def must_not_start(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a logger was started before the config was checked")
+
+    monkeypatch.setattr("inpaintgan.train.build_loggers", must_not_start)
+    monkeypatch.setattr("inpaintgan.train.build_module", must_not_start)
+    base = [o for o in TINY if not (override.startswith("model=") and o.startswith("model."))]
+    cfg = compose_train([*base, override], tmp_path)
+    with pytest.raises(UserError) as caught:
+        train(cfg)
+    assert named in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_train_on_a_gpu_experiment_without_a_gpu_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpers import compose_train
+
+    from inpaintgan.train import train
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr("inpaintgan.train.build_loggers", lambda *a, **k: pytest.fail("logger"))
+    cfg = compose_train(["+experiment=places2", f"data.root={tmp_path}"], tmp_path / "run")
+    with pytest.raises(UserError) as caught:
+        train(cfg)
+    message = str(caught.value)
+    assert message.startswith("trainer.accelerator=gpu: this machine has no CUDA GPU")
+    assert "trainer=cpu" in message
+
+
+def test_train_checks_data_root_before_any_logger_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpers import TINY, compose_train
+
+    from inpaintgan.errors import DataError
+    from inpaintgan.train import train
+
+    monkeypatch.setattr("inpaintgan.train.build_loggers", lambda *a, **k: pytest.fail("logger"))
+    missing = tmp_path / "no_such_folder"
+    cfg = compose_train([*TINY, "trainer=cpu", "data=folder", f"data.root={missing}"], tmp_path)
+    with pytest.raises(DataError) as caught:
+        train(cfg)
+    assert str(missing) in str(caught.value)
+
+
+def test_demo_port_and_bench_size_are_one_line() -> None:
+    from hydra import compose, initialize_config_dir
+
+    from inpaintgan.config import CONFIG_DIR
+    from inpaintgan.demo import demo
+    from inpaintgan.perf import run_bench
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        demo_cfg = compose(config_name="demo", overrides=["port=99999", "models=[telea]"])
+        bench_cfg = compose(config_name="bench", overrides=["size=0", "device=cpu"])
+    with pytest.raises(UserError, match=r"^port=99999: must be a whole number from 0 to 65535$"):
+        demo(demo_cfg)
+    with pytest.raises(UserError, match=r"^size=0: must be a whole number >= 1$"):
+        run_bench(bench_cfg)
