@@ -435,9 +435,13 @@ def _train_metrics(trainer: pl.Trainer) -> str:
 
 
 def _val_metrics(trainer: pl.Trainer) -> str:
-    metrics = trainer.callback_metrics
-    shown = [f"{k} {_number(v)}" for k, v in metrics.items() if str(k).startswith("val/")]
-    return " · ".join(shown)
+    """The validation scores the progress bar shows (PSNR, SSIM, ...), else every val/ value."""
+    shown = {k: v for k, v in trainer.progress_bar_metrics.items() if str(k).startswith("val/")}
+    if not shown:
+        shown = {k: v for k, v in trainer.callback_metrics.items() if str(k).startswith("val/")}
+    first = [k for k in ("val/psnr", "val/ssim") if k in shown]
+    keys = first + sorted(k for k in shown if k not in first)
+    return " · ".join(f"{k} {_number(shown[k])}" for k in keys)
 
 
 class PlainProgress(ProgressBar):

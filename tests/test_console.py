@@ -92,12 +92,13 @@ def test_plain_progress_reports_validation(tmp_path: Path) -> None:
         sanity_checking=False,
         is_global_zero=True,
         state=SimpleNamespace(fn="fit"),
-        callback_metrics={"val/psnr": 17.0123, "g_total": 0.5},
+        progress_bar_metrics={"g_total": 0.5, "val/ssim": 0.5971, "val/psnr": 17.0123},
+        callback_metrics={"val/psnr": 17.0123, "val/g_rec": 0.4, "g_total": 0.5},
         fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(total_batch_idx=249)),
     )
     bar._trainer = trainer
     bar.on_validation_end(trainer, None)
-    assert bar.lines == ["validation at batch 250: val/psnr 17.01"]
+    assert bar.lines == ["validation at batch 250: val/psnr 17.01 · val/ssim 0.5971"]
 
 
 def _trainer(max_steps: int, max_epochs: int, global_step: int, epoch: int, batches: int):
