@@ -558,3 +558,23 @@ def test_demo_port_and_bench_size_are_one_line() -> None:
         demo(demo_cfg)
     with pytest.raises(UserError, match=r"^size=0: must be a whole number >= 1$"):
         run_bench(bench_cfg)
+
+
+def test_predict_never_hands_a_renamed_eps_to_ghostscript(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import EpsImagePlugin
+
+    from inpaintgan.predict import predict
+
+    def no_ghostscript(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the EPS decoder was reached")
+
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", no_ghostscript)
+    monkeypatch.setattr(EpsImagePlugin, "gs_windows_binary", None)
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    (src / "vector.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n")
+    _photo(src / "ok.png", size=16)
+    args = [f"input={src}", f"output={out}", "model=telea", "mask=center"]
+    assert predict(_predict_cfg(args)) == (1, 1)

@@ -19,6 +19,10 @@ from inpaintgan.errors import DataError as DataError  # re-exported: its old hom
 from inpaintgan.errors import ImageLoadError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP")
+"""The only decoders PIL may use on a file (whatever its name): PIL's others (EPS, which hands
+the file to Ghostscript, TIFF, GIF, ICO ...) never see one. A two-picture camera JPEG (MPO)
+is read by the JPEG decoder."""
 
 # Modes whose samples go beyond 8 bits: PIL's own convert("RGB") clips them instead of scaling.
 _WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
@@ -39,7 +43,7 @@ def _open(path: str | Path, draft_size: int | None, max_pixels: int | None = Non
     """Open and fully decode ``path`` (so truncation shows up here, not later); a pixel
     count above ``max_pixels`` is refused from the header, before decoding."""
     try:
-        image = Image.open(path)
+        image = Image.open(path, formats=IMAGE_FORMATS)
         check_pixels(*image.size, max_pixels, str(path))
         if draft_size is not None and image.format == "JPEG":
             # DCT-domain downscaling while decoding: much faster for large JPEGs; the result
@@ -54,7 +58,9 @@ def _open(path: str | Path, draft_size: int | None, max_pixels: int | None = Non
     except FileNotFoundError:
         raise ImageLoadError(f"{path}: no such file") from None
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{path}: not an image file PIL can read") from None
+        raise ImageLoadError(
+            f"{path}: not an image file this package reads (PNG, JPEG, WebP or BMP)"
+        ) from None
     except Image.DecompressionBombError as err:
         raise ImageLoadError(f"{path}: too large ({err})") from None
     except (OSError, ValueError, SyntaxError, EOFError) as err:

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from inpaintgan.data.images import to_rgb
+from inpaintgan.data.images import IMAGE_FORMATS, to_rgb
 from inpaintgan.errors import InputError
 
 __all__ = [
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 
-UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "BMP")
+UPLOAD_FORMATS = IMAGE_FORMATS
 """The PIL formats an upload may be (PIL reads a two-picture camera JPEG, MPO, as JPEG)."""
 
 
