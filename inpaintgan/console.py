@@ -12,6 +12,7 @@ drops messages that say nothing to a user of this package, or say it in the wron
   before its first validation has no score to keep a best checkpoint by (last.ckpt is
   written regardless); after a validation Lightning raises instead, which is not filtered;
 - torch's ``isinstance(treespec, LeafSpec)`` deprecation, raised inside Lightning;
+- Lightning's note that some modules are in eval mode (the style loss's frozen VGG16);
 - ``TPU available: False`` and the like (the GPU line stays).
 
 On a machine without CUDA, torch's profiler (bench: memory peaks, ``profile=true``) prints
@@ -40,6 +41,7 @@ __all__ = ["NOISE_LOG_PATTERNS", "NOISE_WARNING_PATTERNS", "NoiseFilter", "insta
 NOISE_WARNING_PATTERNS: tuple[str, ...] = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated",
     r".*`?ModelCheckpoint\(monitor=.*could not find the monitored key",
+    r".*module\(s\) in eval mode",  # the style loss's frozen VGG16 stays in eval mode
 )
 """``warnings`` messages (regular expressions matched at the start) that are dropped."""
 
