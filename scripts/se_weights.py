@@ -42,14 +42,14 @@ def main() -> None:
         generator, _ = load_generator(checkpoint)
         seen: dict[str, torch.Tensor] = {}
 
-        def keep(name):
-            def hook(block, args, _out):
-                seen[name] = block.channel_weights(*args).flatten(1)
+        def keep(name: str, store: dict[str, torch.Tensor] = seen):
+            def hook(module, args, _out):
+                store[name] = module.channel_weights(*args).flatten(1)
 
             return hook
 
-        for name, block in generator.se.items():
-            block.register_forward_hook(keep(name))
+        for name, se_block in generator.se.items():
+            se_block.register_forward_hook(keep(name))
         with torch.no_grad():
             generator(images.float(), mask)
         levels = " ".join(
