@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
 
 from inpaintgan.data.images import IMAGE_EXTENSIONS, load_rgb
+from inpaintgan.data.scenes import scene_key
 from inpaintgan.errors import DataError, ImageLoadError
 
 log = logging.getLogger(__name__)
@@ -117,12 +118,26 @@ def list_images(root: Path) -> list[Path]:
     return found
 
 
+SPLIT_UNITS = ("file", "scene")
+
+
 def split_by_fraction(
-    paths: Sequence[Path], val_fraction: float, test_fraction: float, seed: int
+    paths: Sequence[Path],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    unit: str = "file",
 ) -> dict[str, list[Path]]:
-    """A seeded random split; ``test`` is the ``val`` part when ``test_fraction`` is 0."""
+    """A seeded random split; ``test`` is the ``val`` part when ``test_fraction`` is 0.
+
+    ``unit="scene"`` draws whole scenes (:func:`~inpaintgan.data.scenes.scene_key`) instead
+    of files: in the seeded order each scene goes to val, else test, if it fits in what that
+    part still lacks of its share, else to train; so shots of one series never sit on both
+    sides, and a large series cannot swell a held-out part.
+    """
+    if unit not in SPLIT_UNITS:
+        raise ValueError(f"split unit must be one of {SPLIT_UNITS}, got {unit!r}")
     n = len(paths)
-    order = np.random.default_rng(seed).permutation(n)
 
     def count(fraction: float) -> int:
         return 0 if fraction <= 0 or n < 2 else max(1, round(fraction * n))
@@ -133,9 +148,34 @@ def split_by_fraction(
             f"cannot split {n} image(s) into val_fraction={val_fraction} and "
             f"test_fraction={test_fraction} and still keep training images"
         )
-    pick = [paths[i] for i in order]
-    val, test = sorted(pick[:n_val]), sorted(pick[n_val : n_val + n_test])
-    return {"train": sorted(pick[n_val + n_test :]), "val": val, "test": test or val}
+    if unit == "file":
+        order = np.random.default_rng(seed).permutation(n)
+        pick = [paths[i] for i in order]
+        val, test = sorted(pick[:n_val]), sorted(pick[n_val : n_val + n_test])
+        return {"train": sorted(pick[n_val + n_test :]), "val": val, "test": test or val}
+    groups: dict[str, list[Path]] = {}
+    for path in sorted(paths):
+        groups.setdefault(scene_key(path), []).append(path)
+    keys = sorted(groups)
+    order = np.random.default_rng(seed).permutation(len(keys))
+    parts: dict[str, list[Path]] = {"val": [], "test": [], "train": []}
+    for index in order:
+        files = groups[keys[index]]
+        if len(parts["val"]) + len(files) <= n_val:
+            parts["val"] += files
+        elif len(parts["test"]) + len(files) <= n_test:
+            parts["test"] += files
+        else:
+            parts["train"] += files
+    for name, wanted in (("train", 1), ("val", n_val)):
+        if wanted and not parts[name]:
+            raise DataError(
+                f"a split by scene left no {name} images: {n} images in {len(keys)} scenes "
+                "(data.source.unit=file splits by image)"
+            )
+    split = {name: sorted(files) for name, files in parts.items()}
+    split["test"] = split["test"] or split["val"]
+    return split
 
 
 def _require_root(root: str | os.PathLike | None, expected: str) -> Path:
@@ -193,8 +233,9 @@ class FolderSource(ImageSource):
     ``split="folders"`` uses sub-folders ``train/``, ``val/`` (or ``valid/``,
     ``validation/``) and ``test/``; missing val is cut from train by ``val_fraction``,
     missing test is val. ``split="fraction"`` splits the whole tree by
-    ``val_fraction``/``test_fraction`` with ``seed``. ``split="auto"`` picks ``folders``
-    when ``train/`` exists. ``all`` is every image of the tree.
+    ``val_fraction``/``test_fraction`` with ``seed``, drawing files or (``unit="scene"``)
+    whole scenes of near-duplicate shots (:mod:`inpaintgan.data.scenes`).
+    ``split="auto"`` picks ``folders`` when ``train/`` exists. ``all`` is every image of the tree.
     """
 
     _VAL_DIRS = ("val", "valid", "validation")
@@ -206,9 +247,13 @@ class FolderSource(ImageSource):
         val_fraction: float = 0.1,
         test_fraction: float = 0.0,
         seed: int = 0,
+        unit: str = "file",
     ) -> None:
         if split not in ("auto", "folders", "fraction"):
             raise ValueError(f"split must be auto, folders or fraction, got {split!r}")
+        if unit not in SPLIT_UNITS:
+            raise ValueError(f"data.source.unit must be one of {SPLIT_UNITS}, got {unit!r}")
+        self.unit = unit
         self.root = root
         self.split, self.val_fraction, self.test_fraction = split, val_fraction, test_fraction
         self.seed = int(seed)
@@ -239,7 +284,7 @@ class FolderSource(ImageSource):
         by_folders = self.split == "folders" or (self.split == "auto" and (root / "train").is_dir())
         if not by_folders:
             self._cache = split_by_fraction(
-                self._all(), self.val_fraction, self.test_fraction, self.seed
+                self._all(), self.val_fraction, self.test_fraction, self.seed, self.unit
             )
             return self._cache
         if not (root / "train").is_dir():
@@ -247,7 +292,7 @@ class FolderSource(ImageSource):
         train = self._scan(root / "train")
         val_dir = next((root / d for d in self._VAL_DIRS if (root / d).is_dir()), None)
         if val_dir is None:
-            splits = split_by_fraction(train, self.val_fraction, 0.0, self.seed)
+            splits = split_by_fraction(train, self.val_fraction, 0.0, self.seed, self.unit)
         else:
             splits = {"train": train, "val": self._scan(val_dir)}
         test_dir = root / "test"
