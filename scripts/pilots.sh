@@ -16,7 +16,7 @@ WORK=${WORK:-outputs/pilots}
 DOCS=${DOCS:-docs/results}
 FIGURE=${FIGURE:-docs/images/plaid_before_after.png}
 export PYTHONUNBUFFERED=1 WANDB_MODE=offline WANDB_SILENT=true OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-EVAL=(data=folder "data.root=$SCENES" data.size=128 data.source.split=fraction
+EVAL=(data=folder "data.root=$SCENES" data.size=128 data.source.split=fraction data.source.unit=scene
       data.source.val_fraction=0.0885 data.source.test_fraction=0.2035 data.source.seed=0
       data.num_workers=0 data.persistent_workers=false mask=center split=val seed=42
       device=cpu progress=false save_images=true)
@@ -32,7 +32,7 @@ run() {  # run NAME [overrides...]: train on train, score on val
   "$PY" -m inpaintgan.train +experiment=scenes_small "data.root=$SCENES" "$@" \
     "hydra.run.dir=$WORK/$name" > "$WORK/$name.log" 2>&1
   "$PY" -m inpaintgan.evaluate "${EVAL[@]}" "ckpt=$WORK/$name/checkpoints/last.ckpt" \
-    "name=$name" "out=$WORK/eval_$name" > "$WORK/eval_$name.log" 2>&1
+    "name=$name" "out=$WORK/eval_$name" overwrite=true > "$WORK/eval_$name.log" 2>&1
   echo "$name: $*" > "$WORK/eval_$name/overrides.txt"
   echo "piloted $name"
 }
@@ -55,7 +55,7 @@ lane_b() {
 }
 for name in mean_fill telea; do
   "$PY" -m inpaintgan.evaluate "${EVAL[@]}" "model=$name" "name=$name" \
-    "out=$WORK/eval_$name" > "$WORK/eval_$name.log" 2>&1
+    "out=$WORK/eval_$name" overwrite=true > "$WORK/eval_$name.log" 2>&1
 done
 lane_a & lane_b & wait
 

@@ -35,7 +35,7 @@ if [[ -n ${THREADS:-} ]]; then export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$
 
 # The experiment's split; scored on its test part with the center hole (never trained or
 # tuned on).
-SPLIT=(data=folder "data.root=$SCENES" data.size=128 data.source.split=fraction
+SPLIT=(data=folder "data.root=$SCENES" data.size=128 data.source.split=fraction data.source.unit=scene
        data.source.val_fraction=0.0885 data.source.test_fraction=0.2035 data.source.seed=0
        data.num_workers=0 data.persistent_workers=false)
 EVAL=("${SPLIT[@]}" mask=center split=test seed=42 device=cpu save_images=true progress=false)
@@ -183,6 +183,6 @@ for pair in paper:shiftnet paper:ce shiftnet:ce paper:mean_fill paper:telea \
 done
 runs=$(printf "$DOCS/%s," "${trained[@]}" "${classical[@]}")
 "$PY" -m inpaintgan.report "runs=[${runs%,}]" "pairs=[$(IFS=,; echo "${pairs[*]}")]" \
-  published=true "out=$DOCS/table.md" > /dev/null
+  published=true overwrite=true "out=$DOCS/table.md" > /dev/null
 echo "wrote $DOCS/ (per run: metrics.json, per_image.csv, train_metrics.csv, timing.json;"
 echo "summary.csv, split.csv, table.md) and $FIGURE"
