@@ -42,6 +42,8 @@ NOISE_WARNING_PATTERNS: tuple[str, ...] = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated",
     r".*`?ModelCheckpoint\(monitor=.*could not find the monitored key",
     r".*module\(s\) in eval mode",  # the style loss's frozen VGG16 stays in eval mode
+    # bf16-mixed keeps fp32 weights, so the summary's 32-bit size estimate is right
+    r"Precision .* is not supported by the model summary",
 )
 """``warnings`` messages (regular expressions matched at the start) that are dropped."""
 
