@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from inpaintgan import console
+
 __all__ = [
     "CheckpointError",
     "DataError",
@@ -170,7 +172,7 @@ def run_command(
     failed write there: ``cannot write <file>: <cause>``, exit ``write_exit_code``. With
     ``log``, the line also goes to the run's log file. Other errors propagate unchanged.
     """
-    __import__("inpaintgan.console").console.install()  # third-party noise: inpaintgan/console.py
+    console.install()  # third-party noise filtered at one place: inpaintgan/console.py
     try:
         return body(*args, **kwargs)
     except Exception as err:

@@ -109,8 +109,10 @@ def test_cli_prints_composed_experiment_config() -> None:
 def test_cli_help_lists_groups() -> None:
     result = run_cli("inpaintgan.train", "--help")
     assert result.returncode == 0, result.stderr
-    for group in ("data:", "mask:", "model:", "experiment:", "trainer:"):
+    for group in ("data=", "mask=", "model=", "+experiment=", "trainer="):
         assert group in result.stdout
+    hydra_page = run_cli("inpaintgan.train", "--hydra-help")  # Hydra's own full page
+    assert hydra_page.returncode == 0 and "--cfg" in hydra_page.stdout
 
 
 @pytest.mark.slow
