@@ -200,7 +200,9 @@ class InpaintingDataModule(pl.LightningDataModule):
     test split stays whole. Batches are uint8/bool until :meth:`on_after_batch_transfer`
     turns them into floats on the device. ``pin_memory`` applies only when CUDA is there.
     ``root``, ``variant`` and ``resolution`` are the configs' user-facing keys, already
-    handed on to the source; they are kept for the record.
+    handed on to the source; they are kept for the record. ``format="litdata"`` streams the
+    chunks ``python -m inpaintgan.prepare`` wrote under ``root`` (a folder or an object-store
+    URL) instead of listing files (:mod:`inpaintgan.data.streaming`, imported only then).
     """
 
     def __init__(
@@ -221,8 +223,12 @@ class InpaintingDataModule(pl.LightningDataModule):
         val_subset: int | None = None,
         variant: str | None = None,
         resolution: str | None = None,
+        format: str = "files",
     ) -> None:
         super().__init__()
+        if format not in ("files", "litdata"):
+            raise DataError(f"data.format must be files or litdata, got {format!r}")
+        self.format = format
         self.root = root  # the configs' user-facing `data.root`, already passed to the source
         self.variant, self.resolution = variant, resolution  # idem (Places365)
         if val_subset is not None and int(val_subset) < 1:
@@ -239,6 +245,13 @@ class InpaintingDataModule(pl.LightningDataModule):
 
     def dataset(self, split: str) -> InpaintingDataset:
         """The dataset of one split (``train`` draws random crops and masks), built once."""
+        if split not in self.datasets and self.format == "litdata":
+            from inpaintgan.data.streaming import streaming_dataset
+
+            self.datasets[split] = streaming_dataset(
+                self.root, split, self.size, self.mask if split == "train" else self.eval_mask,
+                self.seed, self.load_size, self.val_subset,
+            )  # fmt: skip
         if split not in self.datasets:
             train = split == "train"
             paths = self.source.paths(split)
@@ -272,6 +285,14 @@ class InpaintingDataModule(pl.LightningDataModule):
         """A loader over ``split`` (train/val/test/all); only ``train`` shuffles and augments."""
         dataset, train = self.dataset(split), split == "train"
         batch_size = self.batch_size if train else self.eval_batch_size
+        if train and self.format == "litdata":  # LitData's loader: its state is checkpointed
+            from inpaintgan.data.streaming import streaming_train_loader
+
+            pin = self.pin_memory and torch.cuda.is_available()
+            return streaming_train_loader(
+                dataset, batch_size, self.num_workers, pin, self.persistent_workers, collate,
+                self._trainer_epoch,
+            )  # fmt: skip
         sampler = EpochRandomSampler(dataset, self.seed) if train else None
         if sampler is not None:
             sampler.set_epoch(self._trainer_epoch() or 0)
