@@ -34,10 +34,13 @@ def stated(pattern: str) -> tuple[str, ...]:
 def test_load_inpainter_defaults_are_the_signatures() -> None:
     from inpaintgan import load_inpainter
 
-    device, max_side = stated(r'`load_inpainter\(ckpt, device="(\w+)", max_side=(\w+)\)`')
+    device, max_side, max_pixels = stated(
+        r'`load_inpainter\(ckpt, device="(\w+)",\s+max_side=(\w+), max_pixels=([\d_]+)\)`'
+    )
     params = inspect.signature(load_inpainter).parameters
     assert device == params["device"].default
     assert max_side == str(params["max_side"].default)
+    assert int(max_pixels) == params["max_pixels"].default
 
 
 def test_predict_max_side_default_is_its_config() -> None:
