@@ -222,3 +222,172 @@ class MixedMask:
     def __call__(self, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
         choice = rng.choice(len(self.masks), p=self.weights)
         return self.masks[choice](height, width, rng)
+
+
+# LaMa's evaluation presets (its random_{thin,medium,thick}_256 mask configs), sizes at 256²:
+# ``strokes`` random polylines of up to 5 segments, each ``10 + U(0, max_len)`` long and
+# ``5 + U{0, max_width}`` wide, turning by ``0.01 + U(0, max_angle)`` radians; with
+# probability ``box_weight / (1 + box_weight)`` the mask is ``boxes`` rectangles of side
+# ``box_size`` (``margin`` from the border) instead.
+LAMA_PRESETS: dict[str, dict] = {
+    "thin": {"strokes": (4, 50), "max_width": 10, "max_len": 40, "box_weight": 0.0},
+    "medium": {
+        "strokes": (4, 5),
+        "max_width": 50,
+        "max_len": 100,
+        "box_weight": 0.3,
+        "boxes": (1, 5),
+        "box_size": (10, 50),
+        "margin": 0,
+    },
+    "thick": {
+        "strokes": (1, 5),
+        "max_width": 100,
+        "max_len": 200,
+        "box_weight": 0.3,
+        "boxes": (1, 3),
+        "box_size": (30, 150),
+        "margin": 10,
+    },
+}
+
+
+class LamaMask:
+    """LaMa's thin / medium / thick evaluation masks (``preset``), drawn from ``rng``.
+
+    Either free-form lines (LaMa's ``RandomIrregularMaskGenerator``: each of ``strokes``
+    polylines starts at a random pixel and takes 1-5 straight segments) or, with weight
+    ``box_weight`` against 1 for the lines, a few axis-aligned boxes (its
+    ``RandomRectangleMaskGenerator``). Sizes are LaMa's at 256² and scale with the shorter
+    side. An empty draw (a line clipped to nothing) is redrawn, so the mask always has a hole.
+    """
+
+    def __init__(self, preset: str = "medium", max_angle: float = 4.0) -> None:
+        if preset not in LAMA_PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {list(LAMA_PRESETS)}")
+        self.preset = preset
+        params = LAMA_PRESETS[preset]
+        self.strokes = tuple(int(v) for v in params["strokes"])
+        self.max_width = int(params["max_width"])
+        self.max_len = float(params["max_len"])
+        self.box_weight = float(params["box_weight"])
+        self.boxes = tuple(int(v) for v in params.get("boxes", (1, 1)))
+        self.box_size = tuple(int(v) for v in params.get("box_size", (1, 1)))
+        self.margin = int(params.get("margin", 0))
+        self.max_angle = float(max_angle)
+
+    def _lines(self, mask: np.ndarray, rng: np.random.Generator, scale: float) -> None:
+        height, width = mask.shape
+        for i in range(rng.integers(self.strokes[0], self.strokes[1] + 1)):
+            x, y = int(rng.integers(width)), int(rng.integers(height))
+            for _ in range(1 + int(rng.integers(5))):
+                angle = 0.01 + rng.uniform(0, self.max_angle)
+                if i % 2 == 0:
+                    angle = 2 * math.pi - angle
+                length = (10 + rng.uniform(0, self.max_len)) * scale
+                brush = max(1, round((5 + int(rng.integers(self.max_width))) * scale))
+                nx = int(np.clip(x + length * math.sin(angle), 0, width))
+                ny = int(np.clip(y + length * math.cos(angle), 0, height))
+                cv2.line(mask, (x, y), (nx, ny), 1, brush)
+                x, y = nx, ny
+
+    def _boxes(self, mask: np.ndarray, rng: np.random.Generator, scale: float) -> None:
+        height, width = mask.shape
+        margin = round(self.margin * scale)
+        lo, hi = (max(1, round(s * scale)) for s in self.box_size)
+        for _ in range(rng.integers(self.boxes[0], self.boxes[1] + 1)):
+            box_w = int(rng.integers(lo, max(lo, min(hi, width - 2 * margin)) + 1))
+            box_h = int(rng.integers(lo, max(lo, min(hi, height - 2 * margin)) + 1))
+            left = int(rng.integers(margin, max(margin, width - margin - box_w) + 1))
+            top = int(rng.integers(margin, max(margin, height - margin - box_h) + 1))
+            mask[top : top + box_h, left : left + box_w] = 1
+
+    def __call__(self, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+        scale = min(height, width) / _REFERENCE_SIDE
+        p_boxes = self.box_weight / (1.0 + self.box_weight)
+        while True:
+            mask = np.zeros((height, width), np.uint8)
+            if rng.uniform() < p_boxes:
+                self._boxes(mask, rng, scale)
+            else:
+                self._lines(mask, rng, scale)
+            if mask.any():
+                return mask.astype(np.float32)
+
+
+class HoleRatioMask:
+    """Strokes and boxes in the style of MAT / MI-GAN, rejection-sampled until the hole ratio
+    lies in ``ratio`` = ``(lo, hi]``.
+
+    One draw: a few random boxes (up to half the side, then up to the whole side, partly
+    off the image) and a few brush strokes (random polylines of 4-18 vertices, 6-24 px wide
+    at 256², round joints, randomly mirrored); the number of each grows with ``lo + hi`` as
+    in MAT's ``RandomMask``. A draw outside ``(lo, hi]`` is thrown away and drawn again
+    (at most ``max_tries`` times; no valid draw is a ``RuntimeError``), so the measured hole
+    ratio of every mask is inside the range.
+    """
+
+    def __init__(self, ratio: Sequence[float] = (0.0, 0.6), max_tries: int = 10_000) -> None:
+        lo, hi = _pair(ratio)
+        if not 0 <= lo < hi <= 1:
+            raise ValueError(f"ratio must be (lo, hi] with 0 <= lo < hi <= 1, got {[lo, hi]}")
+        self.ratio = (lo, hi)
+        self.max_tries = int(max_tries)
+
+    def _brush(self, mask: np.ndarray, rng: np.random.Generator, tries: int) -> None:
+        height, width = mask.shape
+        scale = min(height, width) / _REFERENCE_SIDE
+        radius = math.hypot(height, width) / 8
+        mean_angle, spread = 2 * math.pi / 5, 2 * math.pi / 15
+        for _ in range(rng.integers(tries + 1)):
+            vertices = int(rng.integers(4, 18))
+            low = mean_angle - rng.uniform(0, spread)
+            high = mean_angle + rng.uniform(0, spread)
+            brush = max(1, round(rng.uniform(6, 24) * scale))
+            points = [(int(rng.integers(width)), int(rng.integers(height)))]
+            for i in range(vertices):
+                angle = rng.uniform(low, high)
+                angle = 2 * math.pi - angle if i % 2 == 0 else angle
+                r = float(np.clip(rng.normal(radius, radius / 2), 0, 2 * radius))
+                x = int(np.clip(points[-1][0] + r * math.cos(angle), 0, width - 1))
+                y = int(np.clip(points[-1][1] + r * math.sin(angle), 0, height - 1))
+                points.append((x, y))
+            stroke = np.zeros_like(mask)
+            cv2.polylines(stroke, [np.array(points, np.int32)], False, 1, brush)
+            for x, y in points:
+                cv2.circle(stroke, (x, y), brush // 2, 1, -1)
+            if rng.uniform() > 0.5:
+                stroke = stroke[:, ::-1]
+            if rng.uniform() > 0.5:
+                stroke = stroke[::-1, :]
+            mask |= stroke
+
+    @staticmethod
+    def _fill(mask: np.ndarray, rng: np.random.Generator, tries: int, max_size: int) -> None:
+        height, width = mask.shape
+        for _ in range(rng.integers(tries + 1)):
+            w, h = int(rng.integers(1, max_size + 1)), int(rng.integers(1, max_size + 1))
+            x = int(rng.integers(-(w // 2), width - w + w // 2 + 1))
+            y = int(rng.integers(-(h // 2), height - h + h // 2 + 1))
+            mask[max(y, 0) : max(y + h, 0), max(x, 0) : max(x + w, 0)] = 1
+
+    def draw(self, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+        """One unconstrained draw (uint8 {0, 1}); :meth:`__call__` rejection-samples these."""
+        coef = min(sum(self.ratio), 1.0)
+        side = min(height, width)
+        mask = np.zeros((height, width), np.uint8)
+        self._fill(mask, rng, max(1, int(10 * coef)), side // 2)
+        self._fill(mask, rng, int(5 * coef), side)
+        self._brush(mask, rng, max(1, int(20 * coef)))
+        return mask
+
+    def __call__(self, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+        lo, hi = self.ratio
+        for _ in range(self.max_tries):
+            mask = self.draw(height, width, rng)
+            if lo < mask.mean() <= hi:
+                return mask.astype(np.float32)
+        raise RuntimeError(
+            f"no mask with a hole ratio in ({lo}, {hi}] in {self.max_tries} draws at "
+            f"{width}x{height}"
+        )
