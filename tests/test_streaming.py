@@ -276,3 +276,45 @@ def test_prepare_command_and_a_light_import(tmp_path: Path) -> None:
         check=True,
     )
     assert light.stdout.split()[-1] == "False"
+
+
+@pytest.mark.slow
+def test_training_resume_from_a_litdata_run_continues_like_an_uninterrupted_run(
+    prepared: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """test_train.py's resume test with data.format=litdata: the loader's state is in the
+    checkpoint and the second epoch streams the second pass (order, crops, masks)."""
+    import csv
+
+    from helpers import TINY, compose_train
+
+    from inpaintgan.checkpoints import read_checkpoint
+    from inpaintgan.train import train
+
+    _, out = prepared
+
+    def losses(run: Path) -> list[float]:
+        with open(run / "csv" / "metrics.csv") as handle:
+            return [float(r["train/g_total"]) for r in csv.DictReader(handle) if r["train/g_total"]]
+
+    common = [
+        *TINY,
+        "data=folder",
+        "data.format=litdata",
+        f"data.root={out}",
+        "trainer.log_every_n_steps=1",
+        "trainer.limit_train_batches=null",
+        "trainer.limit_val_batches=0",
+        "data.batch_size=4",
+    ]
+    train(compose_train([*common, "trainer.max_epochs=2"], tmp_path / "full"))
+    train(compose_train([*common, "trainer.max_epochs=1"], tmp_path / "first"))
+    ckpt = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    (state,) = read_checkpoint(ckpt)["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    assert state["current_epoch"] == 1 and state["num_samples_yielded"] == 12
+    train(
+        compose_train([*common, "trainer.max_epochs=2", f"ckpt_path={ckpt}"], tmp_path / "resumed")
+    )
+    expected = losses(tmp_path / "full")[3:]
+    assert len(expected) == 3
+    assert losses(tmp_path / "resumed") == pytest.approx(expected, rel=1e-5, abs=1e-7)

@@ -298,15 +298,39 @@ class StreamingReportingLoader(ReportingDataLoader, StreamingDataLoader):
     does. A training batch left with a single sample (the end of a pass) is dropped: one
     sample breaks BatchNorm."""
 
+    PASS_DONE = "inpaintgan_pass_done"
+
     def __init__(self, dataset: StreamingInpaintingDataset, *args, min_batch: int = 1, **kwargs):
         super().__init__(dataset, *args, **kwargs)
         self.min_batch = int(min_batch)
+        self.pass_done = False
 
     def __iter__(self):
+        self.pass_done = False
+        epoch = self.epoch_fn() if self.epoch_fn is not None else None
+        if epoch is not None and not self.restore:
+            self.current_epoch = epoch  # a fresh pass of the trainer's epoch (LitData adds 1)
         for batch in super().__iter__():
             if isinstance(batch, dict) and len(batch.get("name", ())) < self.min_batch:
                 continue
             yield batch
+        self.pass_done = True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), self.PASS_DONE: self.pass_done}
+
+    def load_state_dict(self, obj: dict[str, Any]) -> None:
+        """Resume inside the pass the state was saved in; a state saved after its pass ended
+        (an end-of-epoch checkpoint, or an epoch cut by ``limit_train_batches``: the trainer
+        is past that pass) starts the next pass afresh, as an uninterrupted run does."""
+        saved = int(obj["current_epoch"])  # LitData counts passes from 1
+        trainer_epoch = self.epoch_fn() if self.epoch_fn is not None else None
+        if obj.get(self.PASS_DONE) or (trainer_epoch is not None and trainer_epoch >= saved):
+            self.current_epoch = max(saved, trainer_epoch or 0)
+            self.restore = False
+            self.dataset.reset_state_dict()
+            return
+        super().load_state_dict(obj)
 
 
 def streaming_dataset(
