@@ -1,0 +1,174 @@
+"""Hole-ratio buckets and LaMa's mask presets; `evaluate mask=buckets` end to end.
+
+The LPIPS column of the end-to-end test comes from a RANDOMLY INITIALISED AlexNet (a weights
+file the test writes): it checks the plumbing per bucket, not the values.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from PIL import Image
+from rich.console import Console
+from test_evaluate import make_tiny_checkpoint
+
+from inpaintgan.config import CONFIG_DIR
+from inpaintgan.data.buckets import BUCKETS, BucketMasks, bucket_name
+from inpaintgan.data.masks import HoleRatioMask, LamaMask
+from inpaintgan.errors import DataError
+from inpaintgan.evaluation import evaluate, print_summary
+
+CONF = Path(CONFIG_DIR) / "mask"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.set_num_threads(1)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no cached weights
+
+
+@pytest.mark.parametrize("bucket", BUCKETS, ids=[bucket_name(*b) for b in BUCKETS])
+def test_hole_ratio_masks_fall_in_their_bucket(bucket: tuple[float, float]) -> None:
+    lo, hi = bucket
+    generator = HoleRatioMask(bucket)
+    rng = np.random.default_rng(0)
+    ratios = []
+    for size in (64, 128):
+        for _ in range(8):
+            mask = generator(size, size, rng)
+            assert mask.shape == (size, size) and mask.dtype == np.float32
+            assert set(np.unique(mask)) <= {0.0, 1.0}
+            ratios.append(float(mask.mean()))
+    assert all(lo < r <= hi for r in ratios)
+    assert max(ratios) - min(ratios) > 0.01  # spread over the bucket, not one fixed mask
+
+
+def test_hole_ratio_mask_refuses_an_impossible_range() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        HoleRatioMask((0.5, 0.4))
+    with pytest.raises(ValueError, match="0 <= lo < hi <= 1"):
+        HoleRatioMask((0.5, 1.5))
+    with pytest.raises(RuntimeError, match="no mask with a hole ratio"):
+        HoleRatioMask((0.999, 1.0), max_tries=3)(32, 32, np.random.default_rng(0))
+
+
+def test_bucket_masks_are_written_once_and_the_same_seed_gives_the_same_files(
+    tmp_path: Path,
+) -> None:
+    first, second = BucketMasks(tmp_path / "a"), BucketMasks(tmp_path / "b")
+    assert first.names == ["0-10", "10-20", "20-30", "30-40", "40-50", "50-60"]
+    for name in first.names:
+        lo, hi = first.ranges[name]
+        for index in range(2):
+            mask = first.mask(name, index, 64, 64, seed=42)
+            assert lo < mask.mean() <= hi
+            second.mask(name, index, 64, 64, seed=42)
+    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.png"))
+    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*.png"))
+    assert files_a == files_b and len(files_a) == 12
+    for rel in files_a:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+
+    # 1 = missing = white in the file; the file is read back, never drawn again
+    path = first.path("30-40", 0, 64, 64, 42)
+    pixels = np.asarray(Image.open(path))
+    assert set(np.unique(pixels)) <= {0, 255}
+    mask = first.mask("30-40", 0, 64, 64, 42)
+    assert np.array_equal(mask, (pixels == 255).astype(np.float32))
+    stamp = path.stat().st_mtime_ns
+    BucketMasks(tmp_path / "a").mask("30-40", 0, 64, 64, 42)
+    assert path.stat().st_mtime_ns == stamp
+
+    other = BucketMasks(tmp_path / "c").mask("30-40", 0, 64, 64, seed=7)
+    assert not np.array_equal(other, mask)  # another seed, other holes
+
+
+def test_a_mask_file_outside_its_bucket_is_named(tmp_path: Path) -> None:
+    buckets = BucketMasks(tmp_path)
+    buckets.mask("0-10", 0, 32, 32, 0)
+    path = buckets.path("0-10", 0, 32, 32, 0)
+    Image.fromarray(np.full((32, 32), 255, np.uint8)).save(path)
+    with pytest.raises(DataError, match=f"{path}.*outside its bucket") as refused:
+        buckets.mask("0-10", 0, 32, 32, 0)
+    assert "\n" not in str(refused.value)
+    manifest = buckets.folder(32, 32, 1) / "manifest.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({"generator": "something else"}))
+    with pytest.raises(DataError, match="something else"):
+        buckets.mask("0-10", 0, 32, 32, 1)
+
+
+def test_lama_presets_thin_medium_thick() -> None:
+    means = {}
+    for preset in ("thin", "medium", "thick"):
+        generator = instantiate(OmegaConf.load(CONF / f"{preset}.yaml"))
+        assert isinstance(generator, LamaMask)
+        masks = [generator(128, 128, np.random.default_rng(i)) for i in range(20)]
+        assert all(m.any() and set(np.unique(m)) <= {0.0, 1.0} for m in masks)
+        again = generator(128, 128, np.random.default_rng(3))
+        assert np.array_equal(again, masks[3])
+        means[preset] = float(np.mean([m.mean() for m in masks]))
+    assert 0 < means["thin"] < 0.6 and 0 < means["thick"] < 0.8
+    with pytest.raises(ValueError, match="unknown preset"):
+        LamaMask("huge")
+
+
+def _compose(overrides: list[str]) -> Any:
+    quick = ["data.num_workers=0", "device=cpu", "progress=false"]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(
+            config_name="evaluate", overrides=[*quick, *overrides], return_hydra_config=True
+        )
+
+
+def test_evaluate_buckets_with_lpips_writes_per_bucket_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ckpt = make_tiny_checkpoint(tmp_path / "tiny.pt")
+    weights = tmp_path / "random-alexnet.pth"  # RANDOM AlexNet: plumbing only
+    features = torchvision.models.alexnet(weights=None).features.state_dict()
+    torch.save({f"features.{k}": v for k, v in features.items()}, weights)
+    out = tmp_path / "eval"
+    cfg = _compose(
+        [
+            f"ckpt={ckpt}",
+            "mask=buckets",
+            f"mask.root={tmp_path / 'masks'}",
+            "metrics=[psnr,ssim,lpips]",
+            f"weights.lpips={weights}",
+            "max_images=2",
+            f"out={out}",
+        ]
+    )
+    summary = evaluate(cfg, cfg.hydra.runtime.choices)
+    assert summary["mask"] == "buckets" and summary["n_images"] == 2
+    assert list(summary["buckets"]) == [bucket_name(*b) for b in BUCKETS]
+    for entry in summary["buckets"].values():
+        lo, hi = entry["range"]
+        assert entry["n_images"] == 2 and lo < entry["hole_ratio"] <= hi
+        assert 0 < entry["psnr"] < 100 and 0 < entry["ssim"] < 1 and entry["lpips"] > 0
+    assert json.loads((out / "metrics.json").read_text())["buckets"] == summary["buckets"]
+    with (out / "per_image.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 12 and list(rows[0])[:2] == ["name", "bucket"] and "lpips" in rows[0]
+    # the holes are the files on disk: a second model sees exactly these
+    stored = sorted((tmp_path / "masks").rglob("*.png"))
+    assert len(stored) == 12
+    for row in rows:
+        lo, hi = summary["buckets"][row["bucket"]]["range"]
+        assert lo < float(row["hole_ratio"]) <= hi
+
+    console = Console(width=200, record=True)
+    print_summary(summary, out, console=console)
+    text = console.export_text()
+    assert "0-10 %" in text and "50-60 %" in text and "lpips" in text
