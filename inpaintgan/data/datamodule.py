@@ -291,7 +291,7 @@ class InpaintingDataModule(pl.LightningDataModule):
             pin = self.pin_memory and torch.cuda.is_available()
             return streaming_train_loader(
                 dataset, batch_size, self.num_workers, pin, self.persistent_workers, collate,
-                self._trainer_epoch,
+                self._trainer_epoch, self.drop_last,
             )  # fmt: skip
         sampler = EpochRandomSampler(dataset, self.seed) if train else None
         if sampler is not None:

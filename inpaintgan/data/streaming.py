@@ -295,8 +295,8 @@ class StreamingEvalDataset(Dataset):
 class StreamingReportingLoader(ReportingDataLoader, StreamingDataLoader):
     """A LitData ``StreamingDataLoader`` (``state_dict`` / ``load_state_dict``: Lightning
     keeps them in the checkpoint) that reports skipped records as :class:`ReportingDataLoader`
-    does. A training batch left with a single sample (the end of a pass) is dropped: one
-    sample breaks BatchNorm."""
+    does. Batches of fewer than ``min_batch`` samples are dropped (``drop_last``; a batch of
+    one breaks BatchNorm)."""
 
     PASS_DONE = "inpaintgan_pass_done"
 
@@ -360,13 +360,17 @@ def streaming_train_loader(
     persistent_workers: bool,
     collate_fn,
     epoch_fn=None,
+    drop_last: bool = True,
 ) -> StreamingReportingLoader:
-    """The training loader over a :class:`StreamingInpaintingDataset`."""
+    """The training loader over a :class:`StreamingInpaintingDataset`. ``drop_last`` drops
+    the batches a pass leaves short (the file loader's ``drop_last``; also a batch short of
+    a skipped record); else only a batch of one (BatchNorm) is dropped."""
+    full = drop_last and stream_length(dataset) > batch_size
     return StreamingReportingLoader(
         dataset,
         label="train",
         epoch_fn=epoch_fn,
-        min_batch=min(2, batch_size),
+        min_batch=batch_size if full else min(2, batch_size),
         batch_size=batch_size,
         num_workers=num_workers,
         pin_memory=pin_memory,
