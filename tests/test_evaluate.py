@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import torchmetrics
-import torchmetrics.image.lpip
+import torchvision
 from helpers import run_cli
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
@@ -20,7 +19,7 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch import nn
 
-import inpaintgan.evaluate as evaluate_module
+import inpaintgan.evaluation as evaluation_module
 from inpaintgan.checkpoints import CheckpointError, checkpoint_metadata
 from inpaintgan.config import CONFIG_DIR
 from inpaintgan.data import image_to_float
@@ -130,12 +129,9 @@ def test_telea_on_the_sample_matches_scikit_image_on_the_saved_outputs(
     assert metrics["psnr"] == pytest.approx(np.mean([float(r["psnr"]) for r in rows]), abs=1e-5)
     assert metrics["ssim"] == pytest.approx(np.mean([float(r["ssim"]) for r in rows]), abs=1e-5)
 
-    # LPIPS / FID: no weights on disk -> one line each naming what is missing, no download.
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(err) == 2
-    assert err[0].startswith("LPIPS skipped:") and "alexnet" in err[0]
-    assert err[1].startswith("FID skipped:") and ("torch-fidelity" in err[1] or ".pth" in err[1])
-    assert set(metrics["skipped_metrics"]) == {"lpips", "fid"}
+    # LPIPS / FID are not asked for by default: nothing on stderr, nothing skipped.
+    assert capsys.readouterr().err.strip() == ""
+    assert metrics["skipped_metrics"] == {} and "lpips" not in metrics and "fid" not in metrics
 
 
 def test_tiny_checkpoint_on_the_sample(tiny_checkpoint: Path, tmp_path: Path) -> None:
@@ -166,38 +162,50 @@ def test_perfect_output_scores_the_psnr_cap_and_ssim_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     oracle = Inpainter(_Oracle(), "oracle", torch.device("cpu"))
-    monkeypatch.setattr(evaluate_module, "load_inpainter", lambda *args: oracle)
+    monkeypatch.setattr(evaluation_module, "load_inpainter", lambda *args: oracle)
     _evaluate([f"out={tmp_path}", "max_images=3"])
     metrics = _strict_json(tmp_path / "metrics.json")  # no Infinity / NaN in the file
     assert metrics["psnr"] == PSNR_CAP == metrics["hole_psnr"] and metrics["psnr_cap"] == PSNR_CAP
     assert metrics["ssim"] == pytest.approx(1.0) and metrics["hole_l1"] == 0.0
 
 
-class _FakeLPIPS(torchmetrics.Metric):
-    """Stands in for torchmetrics' LPIPS (whose AlexNet weights these tests do not have)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__()
-        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
-
-    def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
-        self.total += (output - target).abs().sum()
-
-    def compute(self) -> torch.Tensor:
-        return self.total
+def _random_alexnet_file(path: Path) -> Path:
+    """A torchvision AlexNet file with RANDOM weights: checks the plumbing, not the values."""
+    torch.manual_seed(0)
+    features = torchvision.models.alexnet(weights=None).features.state_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({f"features.{k}": v for k, v in features.items()}, path)
+    return path
 
 
-def test_lpips_is_computed_when_its_weights_file_is_on_disk(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_lpips_is_computed_from_the_weights_in_the_hub_cache(tmp_path: Path) -> None:
+    _random_alexnet_file(Path(torch.hub.get_dir()) / "checkpoints" / "alexnet-owt-7be5be79.pth")
+    out = tmp_path / "e"
+    summary = _evaluate(["model=telea", f"out={out}", "max_images=2", "metrics=[psnr,ssim,lpips]"])
+    rows = _rows(out / "per_image.csv")
+    assert summary["lpips"] > 0 and summary["skipped_metrics"] == {}
+    assert summary["lpips"] == pytest.approx(np.mean([float(r["lpips"]) for r in rows]), abs=1e-5)
+    # the deprecated flag still works: lpips=true adds it, lpips=false removes it
+    again = _evaluate(["model=telea", f"out={tmp_path / 'f'}", "max_images=2", "lpips=true"])
+    assert again["lpips"] == pytest.approx(summary["lpips"])
+    off = ["metrics=[psnr,ssim,lpips]", "lpips=false"]
+    assert "lpips" not in _evaluate(["model=telea", f"out={tmp_path / 'g'}", "max_images=1", *off])
+
+
+@pytest.mark.parametrize("metric", ["lpips", "fid"])
+def test_lpips_or_fid_without_weights_is_refused_before_anything_is_written(
+    metric: str, tmp_path: Path
 ) -> None:
-    weights = Path(torch.hub.get_dir()) / "checkpoints" / "alexnet-owt-7be5be79.pth"
-    weights.parent.mkdir(parents=True)
-    weights.write_bytes(b"")  # only its presence is checked before building the metric
-    monkeypatch.setattr(
-        torchmetrics.image.lpip, "LearnedPerceptualImagePatchSimilarity", _FakeLPIPS
-    )
-    summary = _evaluate(["model=telea", f"out={tmp_path / 'e'}", "max_images=2", "fid=false"])
-    assert summary["lpips"] > 0 and set(summary["skipped_metrics"]) == set()
+    out = tmp_path / "e"
+    with pytest.raises(UsageError) as refused:
+        _evaluate(
+            ["model=telea", f"out={out}", f"metrics=[psnr,ssim,{metric}]", "weights.download=false"]
+        )
+    line = str(refused.value)
+    assert "\n" not in line and ".pth" in line and "hub" in line and f"weights.{metric}=" in line
+    assert not (out / "metrics.json").exists()
+    with pytest.raises(UsageError, match="metrics=psnr2: must be one of psnr, ssim, lpips, fid"):
+        _evaluate(["model=telea", f"out={out}", "metrics=[psnr2]"])
 
 
 def test_folder_data_evaluates_every_image_center_cropped(tmp_path: Path) -> None:
