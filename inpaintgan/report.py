@@ -11,6 +11,11 @@ paper's three models are named "this paper (ours)", "Shift-Net (ours)", "Context
 photos and seeds (:mod:`inpaintgan.comparison`): mean with a 95 % interval, wins, and the
 mean of each seed; A and B are run labels (evaluate's ``name=``, else the model).
 
+Runs of ``evaluate mask=buckets`` add a second table, one column group per hole-ratio bucket
+((0, 10 %] ... (50, 60 %]: PSNR, SSIM, LPIPS, FID), where a metric a run could not compute
+(no weights on that machine) reads "needs weights" and FID carries its image count
+(FID on a few hundred images is biased upwards: the note under the table says so).
+
 Runs are only averaged or paired when they were scored alike (:func:`check_alike`): the
 same image size, mask (its name and config), split and mask seed, and for pairs the same
 data set; otherwise one line names the field and both runs. ``out`` follows the one writer
@@ -178,6 +183,76 @@ def build_table(
     return "\n".join(lines) + "\n"
 
 
+BUCKET_METRICS = (
+    ("psnr", "PSNR", 2),
+    ("ssim", "SSIM", 3),
+    ("lpips", "LPIPS", 3),
+    ("fid", "FID", 1),
+)
+"""The column group of each hole-ratio bucket: key, heading, digits."""
+FID_UNBIASED_IMAGES = 10_000
+"""Below this many images FID is biased upwards (it shrinks with the image count)."""
+
+
+def _bucket_title(name: str) -> str:
+    lo, hi = name.split("-")
+    return f"({lo}, {hi}] %"
+
+
+def _bucket_cell(entries: list[dict[str, Any]], key: str, digits: int) -> str:
+    values = [e[key] for e in entries if e.get(key) is not None]
+    if not values:
+        return "needs weights" if key in ("lpips", "fid") else "–"
+    cell = _cell_value(values, digits)
+    if key == "fid":
+        counts = sorted({e.get("fid_images") for e in entries if e.get("fid") is not None})
+        cell += " (n=" + "/".join(str(c) for c in counts) + ")"
+    return cell
+
+
+def build_bucket_table(runs: list[dict[str, Any]]) -> str:
+    """Markdown table of the ``mask=buckets`` runs: rows (model, data), one column group per
+    hole-ratio bucket (PSNR, SSIM, LPIPS, FID); several runs of one row are averaged
+    (mean ± sd (n)). A metric no run of the row has reads "needs weights" (LPIPS, FID)."""
+    bucketed = [r for r in runs if r.get("buckets")]
+    names: list[str] = []
+    for run in bucketed:
+        names += [n for n in run["buckets"] if n not in names]
+    names.sort(key=lambda n: float(n.split("-")[0]))
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for run in bucketed:
+        label = run_label(run)
+        label = f"{label} (ours)" if label in PUBLISHED else label
+        rows.setdefault((label, run["data"]), []).append(run)
+    header = ["model", "data"] + [
+        f"{title} {_bucket_title(n)}" for n in names for _, title, _ in BUCKET_METRICS
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for (label, data), members in rows.items():
+        cells = [label, DATASET_TITLES.get(data, data)]
+        for name in names:
+            entries = [m["buckets"][name] for m in members if name in m["buckets"]]
+            cells += [_bucket_cell(entries, key, digits) for key, _, digits in BUCKET_METRICS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def fid_note(runs: list[dict[str, Any]]) -> str:
+    """One sentence on the image counts FID was computed over, when it is biased."""
+    counts = {r.get("fid_images") for r in runs if r.get("fid") is not None}
+    for run in runs:
+        counts |= {e.get("fid_images") for e in (run.get("buckets") or {}).values() if e.get("fid")}
+    counts.discard(None)
+    if not counts or min(counts) >= FID_UNBIASED_IMAGES:
+        return ""
+    shown = ", ".join(str(c) for c in sorted(counts))
+    return (
+        f"FID over {shown} images (n in its cells): FID is biased upwards on few images (the bias "
+        f"shrinks with n, noticeably below {FID_UNBIASED_IMAGES:,}); compare FIDs only at "
+        "equal n, never with published FIDs over 10k-50k images.\n"
+    )
+
+
 def build_pairs(paths: list[Path], metrics: list[dict[str, Any]], pairs: list[list[str]]) -> str:
     """Markdown table of paired differences A − B (PSNR and SSIM) for the labelled runs."""
     by_label: dict[str, list[Path]] = {}
@@ -236,6 +311,15 @@ def report(
             "seed-averaged difference; wins = (photo, seed) pairs where A is higher; one mean "
             "per seed.\n\n" + build_pairs(paths, metrics, pairs)
         )
+    if any(m.get("buckets") for m in metrics):
+        table += (
+            "\nHole-ratio buckets (evaluate mask=buckets: every model on the same mask files): "
+            'means over images per bucket; LPIPS / FID read "needs weights" where the run '
+            "could not compute them (docs/evaluation.md).\n\n" + build_bucket_table(metrics)
+        )
+    note = fid_note(metrics)
+    if note:
+        table += "\n" + note
     sources = "\n".join(
         f"- {m.get('name') or m['model']} / {m['data']} / {m['mask']}: {p.parent} "
         f"({m.get('n_images', '?')} images, checkpoint {m.get('checkpoint') or 'none'})"

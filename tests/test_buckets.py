@@ -172,3 +172,43 @@ def test_evaluate_buckets_with_lpips_writes_per_bucket_metrics(
     print_summary(summary, out, console=console)
     text = console.export_text()
     assert "0-10 %" in text and "50-60 %" in text and "lpips" in text
+
+
+def _bucket_run(folder: Path, model: str, psnr: float, fid: float | None = None) -> Path:
+    """A metrics.json of `evaluate mask=buckets` (two buckets), written by hand."""
+    entry: dict[str, Any] = {"range": [0.0, 0.1], "n_images": 23, "psnr": psnr, "ssim": 0.9}
+    if fid is not None:
+        entry.update(lpips=0.05, fid=fid, fid_images=23)
+    second = {**entry, "range": [0.1, 0.2], "psnr": psnr - 3}
+    metrics = {
+        "model": model, "data": "folder", "mask": "buckets", "split": "test", "size": 128,
+        "seed": 42, "psnr": psnr - 1.5, "ssim": 0.9, "n_images": 23,
+        "buckets": {"0-10": entry, "10-20": second},
+    }  # fmt: skip
+    if fid is not None:
+        metrics.update(fid=fid, fid_images=23)
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return folder
+
+
+def test_report_has_one_column_group_per_bucket_and_says_needs_weights(tmp_path: Path) -> None:
+    from inpaintgan.report import report
+
+    runs = [
+        _bucket_run(tmp_path / "telea", "telea", 30.0),
+        _bucket_run(tmp_path / "paper", "paper", 33.0, fid=12.5),
+    ]
+    text = report(runs, published=False)
+    header = next(line for line in text.splitlines() if line.startswith("| model | data |"))
+    assert header.split(" | ")[2:6] == [
+        "PSNR (0, 10] %", "SSIM (0, 10] %", "LPIPS (0, 10] %", "FID (0, 10] %",
+    ]  # fmt: skip
+    assert "PSNR (10, 20] %" in header
+    telea = next(line for line in text.splitlines() if line.startswith("| telea | folder |"))
+    assert telea.split(" | ")[2:6] == ["30.00", "0.900", "needs weights", "needs weights"]
+    paper = next(
+        line for line in text.splitlines() if line.startswith("| this paper (ours) | folder |")
+    )
+    assert "12.5 (n=23)" in paper and "0.050" in paper
+    assert "FID over 23 images" in text and "biased upwards" in text
