@@ -1,0 +1,97 @@
+"""The robustness matrix end to end at a tiny size: the +sweep=robustness training multirun
+(one job per training mask), scored on test masks and hole-ratio buckets by
+scripts/robustness_matrix.py, read back as a table and a heat map."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from helpers import REPO_ROOT, run_cli
+
+from inpaintgan.errors import UsageError
+from inpaintgan.robustness import Matrix, matrix_markdown, read_matrix, sweep_jobs
+
+# Four trainings of two 64-px batches each (a tiny U-Net, no style term, no image grids).
+TINY_TRAIN = [
+    "data.size=64",
+    "data.batch_size=2",
+    "data.num_workers=0",
+    "model.generator.base_channels=4",
+    "model.discriminator.base_channels=4",
+    "loss.style_weight=0",
+    "logger=csv",
+    "trainer.accelerator=cpu",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.enable_progress_bar=false",
+    "callbacks.image_grid.every_n_batches=100000",
+]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location(
+        "robustness_matrix", REPO_ROOT / "scripts" / "robustness_matrix.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_the_matrix_sweep_runs_end_to_end_at_a_tiny_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INPAINTGAN_DATA", str(tmp_path))  # bucket masks under tmp_path/masks
+    sweep = tmp_path / "train"
+    result = run_cli(
+        "inpaintgan.train", "-m", "+sweep=robustness", *TINY_TRAIN, f"hydra.sweep.dir={sweep}",
+        env={"OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sweep_jobs(sweep)
+    assert list(jobs) == ["center", "irregular", "mixed", "thick"]
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == [
+        "0-center", "1-irregular", "2-mixed", "3-thick",
+    ]  # fmt: skip
+
+    out = tmp_path / "matrix"
+    text = _script().run(
+        [
+            "--sweep", str(sweep), "--out", str(out), "--columns", "center,thick,buckets",
+            "--", "data.num_workers=0", "device=cpu", "max_images=2",
+        ]
+    )  # fmt: skip
+    matrix = read_matrix(out, "psnr")
+    assert matrix.rows == ["center", "irregular", "mixed", "thick"]
+    assert matrix.columns[:2] == ["center", "thick"] and len(matrix.columns) == 2 + 6
+    assert all(0 < v < 100 for row in matrix.values for v in row)
+    table = (out / "matrix_psnr.md").read_text()
+    assert table in text and table.count("\n") == 2 + 4 and "(50, 60] %" in table
+    assert (out / "matrix_ssim.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list((tmp_path / "masks" / "buckets").rglob("*.png"))) == 6 * 2
+    cell = json.loads((out / "irregular" / "buckets" / "metrics.json").read_text())
+    assert cell["model"] == "irregular" and cell["mask"] == "buckets"
+
+
+def test_sweep_jobs_names_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no such folder"):
+        sweep_jobs(tmp_path / "nowhere")
+    job = tmp_path / "0-center" / ".hydra"
+    job.mkdir(parents=True)
+    (job / "hydra.yaml").write_text("hydra:\n  runtime:\n    choices:\n      mask: center\n")
+    with pytest.raises(UsageError, match="0-center.*no checkpoints/last.ckpt"):
+        sweep_jobs(tmp_path)
+
+
+def test_matrix_markdown_marks_the_best_row_of_each_column() -> None:
+    matrix = Matrix("psnr", ["center", "mixed"], ["center", "buckets 0-10"], [[30, 20], [28, None]])
+    table = matrix_markdown(matrix)
+    assert "| center | **30.00** | **20.00** |" in table and "| mixed | 28.00 | – |" in table
+    assert "(0, 10] %" in table.splitlines()[0]
+    lpips = matrix_markdown(Matrix("lpips", ["a", "b"], ["center"], [[0.2], [0.1]]))
+    assert "| b | **0.100** |" in lpips
