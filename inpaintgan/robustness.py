@@ -1,7 +1,8 @@
 """The robustness matrix: how a model trained on one mask kind scores on the others.
 
 Rows are training mask kinds (``center``, ``irregular``, ``mixed``, ``thick``: one model
-each, trained by ``python -m inpaintgan.train -m +sweep=robustness``), columns the test mask
+each, trained by ``python -m inpaintgan.train -m +sweep=robustness``) and the classical fills
+(``telea``, ``ns``, ``mean_fill``: no training, the floor), columns the test mask
 kinds and the hole-ratio buckets (``evaluate mask=buckets``). :func:`sweep_jobs` finds the
 trained checkpoints of a finished sweep, :func:`score_matrix` evaluates each of them on each
 test mask (in process, through :func:`inpaintgan.evaluation.evaluate`; one run folder per
@@ -66,26 +67,34 @@ def _order(name: str, known: Sequence[str]) -> tuple[int, str]:
     return (known.index(name) if name in known else len(known), name)
 
 
+BASELINES = ("telea", "ns", "mean_fill")
+"""Classical fills scored beside the trained rows (no training mask: the floor to clear)."""
+
+
 def score_matrix(
     jobs: dict[str, Path],
     out: str | Path,
     test_masks: Sequence[str] = TEST_MASKS,
     overrides: Sequence[str] = (),
     overwrite: bool = False,
+    baselines: Sequence[str] = BASELINES,
 ) -> list[Path]:
-    """Evaluate each checkpoint of ``jobs`` on each of ``test_masks``; ``overrides`` are
-    evaluate's options (data, split, metrics, ...). Returns the metrics.json paths."""
+    """Evaluate each checkpoint of ``jobs`` (and each classical ``baselines`` model) on each
+    of ``test_masks``; ``overrides`` are evaluate's options (data, split, metrics, ...).
+    Returns the metrics.json paths."""
     from hydra import compose, initialize_config_dir
 
     from inpaintgan.config import CONFIG_DIR
     from inpaintgan.evaluation import evaluate
 
+    rows = [(name, f"ckpt={ckpt}") for name, ckpt in jobs.items()]
+    rows += [(name, f"model={name}") for name in baselines]
     written = []
-    for train_mask, ckpt in jobs.items():
+    for train_mask, source in rows:
         for test_mask in test_masks:
             cell = Path(out) / train_mask / test_mask
             options = [
-                f"ckpt={ckpt}",
+                source,
                 f"mask={test_mask}",
                 f"name={train_mask}",
                 f"out={cell}",
@@ -136,7 +145,7 @@ def read_matrix(out: str | Path, metric: str = "psnr") -> Matrix:
             cells[(train_mask, column)] = entry.get(metric)
     if not cells:
         raise ReportError(f"{root}: no <train mask>/<test mask>/metrics.json below it")
-    rows.sort(key=lambda r: _order(r, TRAIN_MASKS))
+    rows.sort(key=lambda r: _order(r, TRAIN_MASKS + BASELINES))
     kinds = [c for c in columns if not c.startswith("buckets ")]
     buckets = sorted(
         (c for c in columns if c.startswith("buckets ")),

@@ -26,6 +26,7 @@ from pathlib import Path
 from inpaintgan.errors import UserError
 from inpaintgan.io import write_atomically
 from inpaintgan.robustness import (
+    BASELINES,
     TEST_MASKS,
     heatmap,
     matrix_markdown,
@@ -46,6 +47,9 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--out", required=True, help="folder of the evaluations and matrices")
     parser.add_argument("--columns", default=",".join(TEST_MASKS), help="test mask configs")
     parser.add_argument("--metrics", default="psnr,ssim", help="matrices to draw")
+    parser.add_argument(
+        "--baselines", default=",".join(BASELINES), help="classical rows ('' for none)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace earlier evaluations")
     args = parser.parse_args(argv)
     if not args.sweep and args.train is None:
@@ -74,7 +78,8 @@ def run(argv: list[str]) -> str:
     sweep = Path(args.sweep) if args.sweep else train_rows(out, args.train)
     jobs = sweep_jobs(sweep)
     columns = [c for c in args.columns.split(",") if c]
-    score_matrix(jobs, out, columns, overrides, overwrite=args.overwrite)
+    baselines = [b for b in args.baselines.split(",") if b]
+    score_matrix(jobs, out, columns, overrides, overwrite=args.overwrite, baselines=baselines)
     text = ""
     for metric in [m for m in args.metrics.split(",") if m]:
         matrix = read_matrix(out, metric)

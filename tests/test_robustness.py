@@ -62,16 +62,17 @@ def test_the_matrix_sweep_runs_end_to_end_at_a_tiny_size(
     out = tmp_path / "matrix"
     text = _script().run(
         [
-            "--sweep", str(sweep), "--out", str(out), "--columns", "center,thick,buckets",
+            "--sweep", str(sweep), "--out", str(out),
+            "--columns", "center,buckets", "--baselines", "mean_fill",
             "--", "data.num_workers=0", "device=cpu", "max_images=2",
         ]
     )  # fmt: skip
     matrix = read_matrix(out, "psnr")
-    assert matrix.rows == ["center", "irregular", "mixed", "thick"]
-    assert matrix.columns[:2] == ["center", "thick"] and len(matrix.columns) == 2 + 6
+    assert matrix.rows == ["center", "irregular", "mixed", "thick", "mean_fill"]
+    assert matrix.columns[0] == "center" and len(matrix.columns) == 1 + 6
     assert all(0 < v < 100 for row in matrix.values for v in row)
     table = (out / "matrix_psnr.md").read_text()
-    assert table in text and table.count("\n") == 2 + 4 and "(50, 60] %" in table
+    assert table in text and table.count("\n") == 2 + 5 and "(50, 60] %" in table
     assert (out / "matrix_ssim.png").read_bytes()[:4] == b"\x89PNG"
     assert len(list((tmp_path / "masks" / "buckets").rglob("*.png"))) == 6 * 2
     cell = json.loads((out / "irregular" / "buckets" / "metrics.json").read_text())
