@@ -339,7 +339,8 @@ def evaluate(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str
     )
     if thumbs is not None:
         run_options = ("project", "mode", "entity", "name", "group", "tags")
-        log_evaluation(summary, rows, thumbs, out, **{k: wandb_cfg.get(k) for k in run_options})
+        named = [{**r, "name": f"{r['name']}@{r['bucket']}"} if "bucket" in r else r for r in rows]
+        log_evaluation(summary, named, thumbs, out, **{k: wandb_cfg.get(k) for k in run_options})
     return summary
 
 
