@@ -212,3 +212,39 @@ def test_report_has_one_column_group_per_bucket_and_says_needs_weights(tmp_path:
     )
     assert "12.5 (n=23)" in paper and "0.050" in paper
     assert "FID over 23 images" in text and "biased upwards" in text
+
+
+def test_evaluate_buckets_with_fid_reports_it_per_bucket_with_its_image_count(
+    tmp_path: Path,
+) -> None:
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    # A RANDOMLY INITIALISED Inception written to a file: the plumbing, not the values.
+    torch.save({}, tmp_path / "empty.pth")
+    original = FeatureExtractorInceptionV3.load_state_dict
+    FeatureExtractorInceptionV3.load_state_dict = lambda self, *args, **kwargs: None
+    try:
+        torch.manual_seed(0)
+        net = FeatureExtractorInceptionV3(
+            "inception-v3-compat", ["2048"], str(tmp_path / "empty.pth")
+        )
+    finally:
+        FeatureExtractorInceptionV3.load_state_dict = original
+    torch.save(net.state_dict(), tmp_path / "random-inception.pth")
+    cfg = _compose(
+        [
+            "model=mean_fill",
+            "mask=buckets",
+            f"mask.root={tmp_path / 'masks'}",
+            "mask.buckets=[[0.0,0.1],[0.3,0.4]]",
+            "metrics=[psnr,ssim,fid]",
+            f"weights.fid={tmp_path / 'random-inception.pth'}",
+            "max_images=3",
+            f"out={tmp_path / 'eval'}",
+        ]
+    )
+    summary = evaluate(cfg, cfg.hydra.runtime.choices)
+    small, large = summary["buckets"]["0-10"], summary["buckets"]["30-40"]
+    assert small["fid_images"] == large["fid_images"] == summary["fid_images"] == 3
+    assert 0 < small["fid"] < large["fid"]  # a mean fill of small holes is closer to the photos
+    assert summary["fid"] == pytest.approx((small["fid"] + large["fid"]) / 2)
