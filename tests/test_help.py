@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import run_cli
+from helpers import run_cli
 
 # command -> options its page must name
 MAIN_OPTIONS = {

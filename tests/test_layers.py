@@ -14,7 +14,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "inpaintgan"
 #: The command modules (``python -m inpaintgan.<name>``).
-COMMANDS = {"train", "evaluate", "predict", "bench", "export", "report", "demo"}
+COMMANDS = {"train", "evaluate", "predict", "bench", "export", "report", "demo", "prepare"}
 
 
 def _module_name(path: Path, package: Path) -> str:
