@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import run_cli
 
 # command -> options its page must name
