@@ -322,3 +322,34 @@ def test_training_resume_from_a_litdata_run_continues_like_an_uninterrupted_run(
     expected = losses(tmp_path / "full")[len(first) :]
     assert len(expected) == len(first) == 2  # drop_last: 11 images make 2 batches of 4
     assert losses(tmp_path / "resumed") == pytest.approx(expected, rel=1e-5, abs=1e-7)
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_streams_and_finishes(
+    prepared: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Two real DDP ranks (trainer=ddp_cpu): each streams its part (the dataset is built in
+    setup, before the process group exists, and follows the world when iterated)."""
+    import csv
+
+    from helpers import TINY, run_cli
+
+    _, out = prepared
+    result = run_cli(
+        "inpaintgan.train",
+        *[o for o in TINY if not o.startswith("trainer.limit_train_batches")],
+        "data=folder",
+        "data.format=litdata",
+        f"data.root={out}",
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=null",
+        "trainer.log_every_n_steps=1",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "run" / "csv" / "metrics.csv") as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("train/g_total")]
+    assert len(rows) == 4  # 11 records: 5 per rank (drop_last), 2 full batches of 2, 2 epochs

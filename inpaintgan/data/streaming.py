@@ -238,6 +238,22 @@ class StreamingInpaintingDataset(StreamingDataset):
         self.total = None
         self._broken_in_a_row = 0
 
+    def follow_distributed_env(self) -> None:
+        """Take the DDP world as it is now (in the main process: loader workers do not see
+        it). The data module builds this dataset in ``setup``, which ``train`` runs before
+        the process group exists; LitData reads the world once, when it is built. Under DDP
+        ``drop_last`` becomes True (equal counts per rank), as LitData does by default."""
+        from litdata.utilities.env import _DistributedEnv
+
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return
+        env = _DistributedEnv.detect()
+        if env != self.distributed_env:
+            self.distributed_env = env
+            self.shuffler = None  # rebuilt for this world
+            if env.world_size > 1:
+                self.set_drop_last(True)
+
     def epoch(self) -> int:
         """The 0-based epoch of the samples (LitData counts its loader's passes from 1)."""
         return max(int(self.current_epoch) - 1, 0)
@@ -305,7 +321,12 @@ class StreamingReportingLoader(ReportingDataLoader, StreamingDataLoader):
         self.min_batch = int(min_batch)
         self.pass_done = False
 
+    def __len__(self) -> int:
+        self.dataset.follow_distributed_env()
+        return super().__len__()
+
     def __iter__(self):
+        self.dataset.follow_distributed_env()
         self.pass_done = False
         epoch = self.epoch_fn() if self.epoch_fn is not None else None
         if epoch is not None and not self.restore:
@@ -323,6 +344,7 @@ class StreamingReportingLoader(ReportingDataLoader, StreamingDataLoader):
         """Resume inside the pass the state was saved in; a state saved after its pass ended
         (an end-of-epoch checkpoint, or an epoch cut by ``limit_train_batches``: the trainer
         is past that pass) starts the next pass afresh, as an uninterrupted run does."""
+        self.dataset.follow_distributed_env()
         saved = int(obj["current_epoch"])  # LitData counts passes from 1
         trainer_epoch = self.epoch_fn() if self.epoch_fn is not None else None
         if obj.get(self.PASS_DONE) or (trainer_epoch is not None and trainer_epoch >= saved):
