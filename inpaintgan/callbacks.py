@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from inpaintgan.data.datamodule import to_float_batch
 from inpaintgan.io import atomic_file
 from inpaintgan.loggers import to_uint8_image
 from inpaintgan.models.base import composite
+from inpaintgan.module import epoch_finished
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +39,14 @@ class LastCheckpoint(ModelCheckpoint):
 
     Lightning's own ``save_last`` only refreshes last.ckpt when its monitored checkpoint is
     written, i.e. on a new best ``val/psnr``, so there last.ckpt is the best state, not the
-    latest. This one is unmonitored: it overwrites last.ckpt at every epoch end (or after
-    validation, as Lightning schedules it) and once more when training ends.
+    latest. This one is unmonitored: it overwrites last.ckpt at every epoch end (after the
+    epoch's validation and LR-schedule step) and once more when training ends. Where the
+    state sits between batches does not matter for resuming: :class:`TrainingPosition`
+    continues from the batch after the last one trained.
     """
 
     def __init__(self, dirpath: str | Path, **kwargs: Any) -> None:
-        kwargs = {"every_n_epochs": 1, **kwargs}
+        kwargs = {"every_n_epochs": 1, "save_on_train_epoch_end": True, **kwargs}
         super().__init__(
             dirpath=dirpath,
             filename=self.CHECKPOINT_NAME_LAST,
@@ -61,18 +66,219 @@ class LastCheckpoint(ModelCheckpoint):
             )
 
 
-class SaveOnInterrupt(pl.Callback):
-    """Ctrl-C (SIGINT) or SIGTERM during training: write ``<dirpath>/last.ckpt`` with the
-    state reached so far and say where it is, so no work since the last epoch end is lost.
+def _set_counters(progress: dict[str, Any], part: str, **values: int) -> None:
+    """Set the named counters (ready, started, processed, completed) a progress part has."""
+    counters = progress.get(part)
+    if isinstance(counters, dict):
+        for key, value in values.items():
+            if key in counters:
+                counters[key] = int(value)
 
-    Lightning turns both signals into exceptions (``KeyboardInterrupt``, ``SIGTERMException``)
-    and calls ``on_exception`` before it exits; other failures are left alone (a full disk
-    would fail again, a non-finite loss saves its own state).
+
+def resume_loop_state(
+    checkpoint: dict[str, Any],
+    position: dict[str, Any],
+    steps_per_batch: int = 1,
+    loader_state: bool = True,
+) -> None:
+    """Rewrite Lightning's loop state in ``checkpoint`` (in place) so that fitting from it
+    continues at the batch after the last one trained, wherever the state was saved.
+
+    ``position`` is :class:`TrainingPosition`'s: ``batches`` trained in all, ``epochs``
+    finished (validation and LR-schedule step done), ``in_epoch`` batches trained of the
+    next one, ``per_epoch`` batches in an epoch. Lightning's own counters depend on the hook
+    that saved them (epoch end, train end, an interrupt, with or without ``max_steps``), and
+    some of those states resumed one batch or one epoch late (issue 24). Three states are
+    written, each a path Lightning resumes from as designed:
+
+    * between epochs (``in_epoch == 0``): as a run about to start epoch ``epochs``;
+    * inside an epoch: as saved at the end of batch ``in_epoch - 1`` (``on_train_batch_end``);
+      the loader gets ``{"epoch", "batches"}`` through Lightning's stateful-loader protocol
+      (:class:`inpaintgan.data.sampling.ResumableLoader`) and skips the trained batches;
+    * all batches of an epoch trained but its end not reached: as saved after its last
+      batch's validation, so the epoch end (schedule step, checkpoints) runs next.
+    """
+    fit = checkpoint["loops"]["fit_loop"]
+    batches, epochs = int(position["batches"]), int(position["epochs"])
+    in_epoch, per_epoch = int(position["in_epoch"]), position.get("per_epoch")
+    inside = in_epoch > 0
+    epoch_end_pending = inside and per_epoch is not None and in_epoch >= int(per_epoch)
+    for part in ("total", "current"):
+        if inside:
+            _set_counters(
+                fit["epoch_progress"], part,
+                ready=epochs + 1, started=epochs + 1, processed=epochs, completed=epochs,
+            )  # fmt: skip
+        else:
+            _set_counters(
+                fit["epoch_progress"], part,
+                ready=epochs, started=epochs, processed=epochs, completed=epochs,
+            )  # fmt: skip
+    progress = fit["epoch_loop.batch_progress"]
+    for part, count in (("total", batches), ("current", in_epoch)):
+        # Inside an epoch the last batch is not yet "completed" (Lightning completes it
+        # when it restarts); between epochs, or with the epoch end pending, it is.
+        completed = count - 1 if inside and not epoch_end_pending else count
+        _set_counters(
+            progress, part, ready=count, started=count, processed=count, completed=completed
+        )
+    progress["is_last_batch"] = bool(epoch_end_pending)
+    # The logging step: Lightning adds the one of the last batch when it restarts inside.
+    fit["epoch_loop.state_dict"]["_batches_that_stepped"] = batches - 1 if inside else batches
+    steps = batches * int(steps_per_batch)
+    optim = fit.get("epoch_loop.manual_optimization.optim_step_progress")
+    if isinstance(optim, dict):
+        _set_counters(optim, "total", ready=steps, completed=steps)
+        current = optim.get("current") or {}
+        _set_counters(optim, "current", ready=int(current.get("completed", 0)))
+    val = fit.get("epoch_loop.val_loop.batch_progress")
+    if isinstance(val, dict):  # no validation half-done: it is never resumed mid-way
+        for part in ("total", "current"):
+            done = int((val.get(part) or {}).get("completed", 0))
+            _set_counters(val, part, ready=done, started=done, processed=done)
+    if loader_state:
+        state = fit.setdefault("state_dict", {})
+        state["combined_loader"] = [{"epoch": epochs, "batches": in_epoch}]
+    checkpoint["epoch"] = epochs
+    checkpoint["global_step"] = steps
+
+
+class TrainingPosition(pl.Callback):
+    """Where training is, counted in batches, kept in the checkpoint; makes resuming exact.
+
+    Counts the training batches (``batches``), the finished epochs (``epochs``: validation
+    and the LR-schedule step done) and the batches of the current epoch (``in_epoch``). On
+    resume it rewrites Lightning's loop state from them (:func:`resume_loop_state`), so a
+    checkpoint saved at any point continues with the next batch, its images and masks, and
+    the step and epoch numbers an uninterrupted run has.
+
+    ``max_batches``: stop after that many training batches (Lightning's ``max_steps`` counts
+    optimiser steps, and its step-based stop resumed a batch late). Stopping goes through
+    ``trainer.should_stop``, which also runs a validation at the last batch, so the best
+    checkpoint, the last grid and the summary describe the final weights.
+    """
+
+    def __init__(self, max_batches: int | None = None) -> None:
+        self.max_batches = int(max_batches) if max_batches else None
+        self.batches = 0
+        self.epochs = 0
+        self.in_epoch = 0
+        self.per_epoch: int | None = None
+        self.resumed_from: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "batches": self.batches,
+            "epochs": self.epochs,
+            "in_epoch": self.in_epoch,
+            "per_epoch": self.per_epoch,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.batches = int(state_dict.get("batches", 0))
+        self.epochs = int(state_dict.get("epochs", 0))
+        self.in_epoch = int(state_dict.get("in_epoch", 0))
+        self.per_epoch = state_dict.get("per_epoch")
+
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Before Lightning restores its loops (callbacks are restored first)."""
+        position = (checkpoint.get("callbacks") or {}).get(self.state_key)
+        if not position or "loops" not in checkpoint:
+            log.warning(
+                "this checkpoint was written before exact resume (no training position in it): "
+                "it resumes with Lightning's own loop state, which may repeat or skip a batch"
+            )
+            return
+        datamodule = getattr(trainer, "datamodule", None)
+        files = getattr(datamodule, "format", "files") == "files"
+        steps = int(getattr(pl_module, "optimizer_steps_per_batch", 1) or 1)
+        resume_loop_state(checkpoint, position, steps, loader_state=files)
+        self.resumed_from = dict(position)
+
+    def _stop_at_max_batches(self, trainer: pl.Trainer) -> None:
+        if self.max_batches is not None and self.batches >= self.max_batches:
+            trainer.should_stop = True
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        per_epoch = trainer.num_training_batches
+        self.per_epoch = int(per_epoch) if math.isfinite(per_epoch) else None
+        self._stop_at_max_batches(trainer)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
+        self.batches += 1
+        self.in_epoch += 1
+        self._stop_at_max_batches(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Before the module's hook (which steps the schedules on the same condition) and
+        before the checkpoint callbacks save."""
+        if epoch_finished(trainer):
+            self.epochs += 1
+            self.in_epoch = 0
+
+
+def training_position(trainer: pl.Trainer) -> TrainingPosition | None:
+    """The run's :class:`TrainingPosition` callback, if it has one."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, TrainingPosition):
+            return callback
+    return None
+
+
+SIGNAL_EXIT_CODES = {"SIGINT": 128 + signal.SIGINT, "SIGTERM": 128 + signal.SIGTERM}
+"""Exit status of a run stopped by a signal (the shell's convention: 130, 143)."""
+
+
+class SaveOnInterrupt(pl.Callback):
+    """Ctrl-C (SIGINT) or SIGTERM during training: finish the batch, write
+    ``<dirpath>/last.ckpt`` with the state reached and say where it is; the run then exits
+    with 130 (SIGINT) or 143 (SIGTERM), so a scheduler sees it was stopped.
+
+    Lightning turns SIGTERM into a flag that its loops check after each batch (and raise
+    ``SIGTERMException`` on, after calling ``on_exception``); Ctrl-C is turned into the same
+    flag here, so the saved state is always between two batches and resumes exactly. A
+    second Ctrl-C stops at once, without saving (the batch in progress is half done).
+    Other failures are left alone (a full disk would fail again, a non-finite loss saves
+    its own state).
     """
 
     def __init__(self, dirpath: str | Path) -> None:
         self.dirpath = Path(dirpath)
         self.saved: Path | None = None
+        self.signal: str | None = None
+        self._previous_sigint: Any = None
+
+    @property
+    def exit_code(self) -> int:
+        return SIGNAL_EXIT_CODES[self.signal or "SIGTERM"]
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if previous in (signal.SIG_IGN, None):  # a background job: Ctrl-C is not for it
+            return
+
+        def stop_after_this_batch(signum: int, frame: Any) -> None:
+            if self.signal == "SIGINT" or trainer.received_sigterm:
+                raise KeyboardInterrupt  # the second Ctrl-C
+            self.signal = "SIGINT"
+            trainer._signal_connector.received_sigterm = True
+            print(
+                "inpaintgan: Ctrl-C: stopping after this batch (Ctrl-C again to stop now, "
+                "without saving)",
+                file=sys.stderr,
+            )
+
+        self._previous_sigint = previous
+        signal.signal(signal.SIGINT, stop_after_this_batch)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self._previous_sigint is not None:
+            signal.signal(signal.SIGINT, self._previous_sigint)
+            self._previous_sigint = None
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
@@ -81,8 +287,18 @@ class SaveOnInterrupt(pl.Callback):
             return
         if trainer.state.fn != "fit" or trainer.sanity_checking:
             return
+        if isinstance(exception, KeyboardInterrupt):
+            self.signal = "SIGINT"
+            if trainer.is_global_zero:
+                print(
+                    "inpaintgan: Ctrl-C: stopped in the middle of a batch without saving; "
+                    f"{self.dirpath / 'last.ckpt'} holds the last saved state",
+                    file=sys.stderr,
+                )
+            return
+        self.signal = self.signal or "SIGTERM"
         path = self.dirpath / f"{LastCheckpoint.CHECKPOINT_NAME_LAST}.ckpt"
-        signal_name = "Ctrl-C" if isinstance(exception, KeyboardInterrupt) else "SIGTERM"
+        signal_name = "Ctrl-C" if self.signal == "SIGINT" else "SIGTERM"
         try:
             # No barrier (trainer.save_checkpoint has one): other ranks may be gone already.
             checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
@@ -93,9 +309,10 @@ class SaveOnInterrupt(pl.Callback):
             return
         if trainer.is_global_zero:
             self.saved = path
-            step = trainer.fit_loop.epoch_loop.total_batch_idx
+            position = training_position(trainer)
+            done = position.batches if position else _batches_done(trainer)
             message = (
-                f"{signal_name}: saved the state at batch {step} to {path} "
+                f"{signal_name}: saved the state after {done} batches to {path} "
                 f"(resume: python -m inpaintgan.train ckpt_path={path} with the same overrides)"
             )
             log.warning(message)
@@ -393,6 +610,9 @@ def planned_batches(trainer: pl.Trainer, pl_module: pl.LightningModule) -> int |
     limits = []
     if trainer.max_steps is not None and trainer.max_steps > 0:
         limits.append(math.ceil(trainer.max_steps / _steps_per_batch(pl_module)))
+    position = training_position(trainer)
+    if position is not None and position.max_batches:
+        limits.append(position.max_batches)
     per_epoch = trainer.num_training_batches
     if trainer.max_epochs is not None and trainer.max_epochs > 0 and math.isfinite(per_epoch):
         limits.append(int(trainer.max_epochs * per_epoch))
@@ -416,6 +636,9 @@ def _number(value: Any) -> str:
 def end_of_training_line(trainer: pl.Trainer, pl_module: pl.LightningModule) -> str:
     """What ended training, in batches (Lightning's own line counts optimiser steps)."""
     done = _batches_done(trainer)
+    position = training_position(trainer)
+    if position is not None and position.max_batches and position.batches >= position.max_batches:
+        return f"training done: {done} batches (max_batches={position.max_batches} reached)"
     if trainer.max_steps is not None and 0 < trainer.max_steps <= trainer.global_step:
         limit = math.ceil(trainer.max_steps / _steps_per_batch(pl_module))
         return f"training done: {done} batches (max_batches={limit} reached)"

@@ -29,6 +29,12 @@ OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
 
 
+def epoch_finished(trainer: pl.Trainer) -> bool:
+    """Whether the current epoch's batches are all trained (Lightning's own rule for its
+    epoch-interval LR schedulers); False at an epoch end reached by stopping early."""
+    return bool(trainer.fit_loop.epoch_loop._num_ready_batches_reached())
+
+
 class Generated(NamedTuple):
     """The generator's pass over a batch: its output and the composite (what D judges)."""
 
@@ -511,8 +517,10 @@ class InpaintingModule(pl.LightningModule):
         return self.trainer.fit_loop.epoch_loop.total_batch_idx if self._trainer else 0
 
     def on_train_epoch_end(self) -> None:
+        """Step the LR schedules once per finished epoch; an epoch cut short (``max_batches``,
+        a signal) is continued by its resume and steps them when it really ends."""
         schedulers = self.lr_schedulers()
-        if schedulers is None:
+        if schedulers is None or not epoch_finished(self.trainer):
             return
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
             scheduler.step()

@@ -16,8 +16,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from inpaintgan.builders import build_module, git_commit
+from inpaintgan.callbacks import SaveOnInterrupt, TrainingPosition
 from inpaintgan.checkpoints import CHECKPOINT_KEY, read_checkpoint
 from inpaintgan.config import CONFIG_DIR, build, one_of, real_number, whole_number
 from inpaintgan.errors import UsageError, UserError, run_command
@@ -39,12 +41,29 @@ def build_loggers(cfg: DictConfig, resume_wandb_id: str | None) -> list[Any]:
     return loggers
 
 
-def build_trainer(cfg: DictConfig, loggers: list[Any], steps_per_batch: int) -> pl.Trainer:
-    """The Trainer from config; `max_batches` counts batches, not optimiser steps."""
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    overrides: dict[str, Any] = {}
+def max_batches_of(cfg: DictConfig, steps_per_batch: int) -> int | None:
+    """The run's length in batches: ``max_batches``, or a ``trainer.max_steps`` given in
+    optimiser steps (``steps_per_batch`` per batch), whichever is smaller; None if neither."""
+    limits = []
     if cfg.get("max_batches"):
-        overrides["max_steps"] = int(cfg.max_batches) * steps_per_batch
+        limits.append(int(cfg.max_batches))
+    max_steps = cfg.trainer.get("max_steps")
+    if max_steps is not None and int(max_steps) > 0:
+        limits.append(math.ceil(int(max_steps) / steps_per_batch))
+    return min(limits) if limits else None
+
+
+def build_trainer(cfg: DictConfig, loggers: list[Any], steps_per_batch: int) -> pl.Trainer:
+    """The Trainer from config; `max_batches` counts batches, not optimiser steps.
+
+    The batch limit is :class:`TrainingPosition`'s (``trainer.should_stop``), not Lightning's
+    ``max_steps``: with ``max_steps`` set, Lightning treats every resume as a restart inside
+    an epoch, and a checkpoint saved between epochs resumed one batch and one epoch late.
+    """
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks = [c for c in callbacks if not isinstance(c, TrainingPosition)]
+    callbacks.append(TrainingPosition(max_batches_of(cfg, steps_per_batch)))
+    overrides: dict[str, Any] = {"max_steps": -1}
     return instantiate(
         cfg.trainer,
         logger=loggers or False,
@@ -329,12 +348,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
     failed = True
     try:
         # weights_only=True: the resumed checkpoint is opened as safely as every other one.
-        trainer.fit(
-            module,
-            datamodule=datamodule,
-            ckpt_path=cfg.get("ckpt_path"),
-            weights_only=True if cfg.get("ckpt_path") else None,
-        )
+        try:
+            trainer.fit(
+                module,
+                datamodule=datamodule,
+                ckpt_path=cfg.get("ckpt_path"),
+                weights_only=True if cfg.get("ckpt_path") else None,
+            )
+        except SystemExit as stop:  # SIGTERMException is a SystemExit(None): exit status 0
+            code = interrupt_exit_code(trainer, stop)
+            if code is None:
+                raise
+            raise SystemExit(code) from stop
         if cfg.get("run_test"):
             trainer.test(module, datamodule=datamodule, ckpt_path="best")
         log_evaluation_command(cfg, trainer)  # the Table-1 score: one evaluate command
@@ -343,6 +368,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
         forget_ddp_launch(launcher_env)
         finish_wandb_run(failed)  # its files are complete when the job ends
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+
+def interrupt_exit_code(trainer: pl.Trainer, stop: SystemExit) -> int | None:
+    """130 after Ctrl-C, 143 after SIGTERM (:class:`SaveOnInterrupt` knows which); None for
+    an exit that no signal caused."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, SaveOnInterrupt) and callback.signal:
+            return callback.exit_code
+    return 143 if isinstance(stop, SIGTERMException) else None
 
 
 def pin_ddp_children_to_this_job() -> None:

@@ -293,10 +293,13 @@ class InpaintingDataModule(pl.LightningDataModule):
                 dataset, batch_size, self.num_workers, pin, self.persistent_workers, collate,
                 self._trainer_epoch, self.drop_last,
             )  # fmt: skip
-        sampler = EpochRandomSampler(dataset, self.seed) if train else None
+        # Training: the (seed, epoch) order, resumable mid-epoch (inpaintgan/data/sampling.py).
+        from inpaintgan.data.sampling import ResumableLoader, ResumableSampler
+
+        sampler = ResumableSampler(dataset, self.seed) if train else None
         if sampler is not None:
             sampler.set_epoch(self._trainer_epoch() or 0)
-        return ReportingDataLoader(
+        return (ResumableLoader if train else ReportingDataLoader)(
             dataset,
             label=split,
             epoch_fn=self._trainer_epoch if train else None,
