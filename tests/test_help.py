@@ -14,6 +14,7 @@ MAIN_OPTIONS = {
     "report": ["runs=", "out=", "pairs="],
     "demo": ["ckpt=", "ckpts=", "model=", "port="],
     "bench": ["model=", "size=", "device=", "parts=", "out="],
+    "prepare": ["data=", "out=", "overwrite="],
 }
 
 
