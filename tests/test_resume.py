@@ -1,0 +1,212 @@
+"""Exact resume (issue 24): a run interrupted (a) by SIGTERM inside an epoch, (b) by kill -9
+after an epoch-end save, (c) at its end and then extended, continues with the per-batch
+losses and final weights of an uninterrupted run, on one process and on 2-process DDP."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from helpers import REPO_ROOT, TINY, compose_train, run_cli
+
+from inpaintgan.checkpoints import read_checkpoint
+from inpaintgan.data.sampling import ResumableLoader, ResumableSampler, epoch_permutation
+from inpaintgan.train import train
+
+PER_EPOCH = 5  # trainer.limit_train_batches: epochs end after batches 4, 9, 14, ...
+TOTAL = 12  # the uninterrupted run: two whole epochs and two batches of the third
+BASE = [
+    *TINY,
+    "model=shiftnet",
+    "trainer.log_every_n_steps=1",
+    f"trainer.limit_train_batches={PER_EPOCH}",
+    "trainer.max_epochs=-1",
+    "callbacks.image_grid.every_n_batches=0",
+]
+TOLERANCE = 1e-6
+
+
+def losses(run_dir: Path) -> dict[int, tuple[float, float, int]]:
+    """step → (g_total, d_total, epoch) of every logged training batch (CSV logger)."""
+    path = run_dir / "csv" / "metrics.csv"
+    if not path.is_file():  # killed before the logger wrote anything
+        return {}
+    with open(path) as handle:
+        rows = list(csv.DictReader(handle))
+    return {
+        int(r["step"]): (float(r["train/g_total"]), float(r["train/d_total"]), int(r["epoch"]))
+        for r in rows
+        if r.get("train/g_total")
+    }
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return read_checkpoint(run_dir / "checkpoints" / "last.ckpt")["state_dict"]
+
+
+def compare(reference: Path, parts: list[Path]) -> tuple[float, float]:
+    """max |Δloss| over the whole curve and max |Δweight| of the final state; the curve
+    of ``parts`` (a later part wins a step both logged) must cover every step, with the
+    same epoch numbers."""
+    expected = losses(reference)
+    got: dict[int, tuple[float, float, int]] = {}
+    for part in parts:
+        got.update(losses(part))
+    assert sorted(got) == sorted(expected) == list(range(TOTAL))
+    assert [got[s][2] for s in sorted(got)] == [expected[s][2] for s in sorted(expected)]
+    d_loss = max(abs(got[s][i] - expected[s][i]) for s in expected for i in (0, 1))
+    a, b = weights(reference), weights(parts[-1])
+    assert a.keys() == b.keys()
+    d_weight = max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+    print(f"max |dloss| {d_loss:.3g}, max |dweight| {d_weight:.3g}")
+    return d_loss, d_weight
+
+
+class SignalAt:
+    """Test callback: sends ``signum`` to this process at the end of batch ``batch``
+    (0-based, counted over the whole run); SIGKILL is kill -9."""
+
+    def __new__(cls, signum: int, batch: int) -> Any:
+        import pytorch_lightning as pl
+
+        class _Send(pl.Callback):
+            def on_train_batch_end(self, trainer: Any, *args: Any, **kwargs: Any) -> None:
+                if trainer.is_global_zero and trainer.fit_loop.epoch_loop.total_batch_idx == batch:
+                    os.kill(os.getpid(), signum)
+
+        return _Send()
+
+
+def cli(run_dir: Path, *overrides: str) -> Any:
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "tests"), os.environ.get("PYTHONPATH", "")])
+    }
+    return run_cli(
+        "inpaintgan.train",
+        *BASE,
+        *overrides,
+        f"hydra.run.dir={run_dir}",
+        env={**env, "OMP_NUM_THREADS": "1"},
+        timeout=300,
+    )
+
+
+def send(signum: int, batch: int) -> list[str]:
+    return [
+        f"+callbacks.send_signal._target_={__name__}.SignalAt",
+        f"+callbacks.send_signal.signum={int(signum)}",
+        f"+callbacks.send_signal.batch={batch}",
+    ]
+
+
+# ------------------------------------------------------------------------ one process
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("r0")
+    torch.set_num_threads(1)
+    train(compose_train([*BASE, f"max_batches={TOTAL}"], run))
+    return run
+
+
+@pytest.mark.parametrize("stop", [PER_EPOCH, 7], ids=["at-epoch-end", "inside-an-epoch"])
+def test_a_finished_run_extended_continues_with_the_next_batch(
+    stop: int, uninterrupted: Path, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    train(compose_train([*BASE, f"max_batches={stop}"], first))
+    position = read_checkpoint(first / "checkpoints" / "last.ckpt")["callbacks"]
+    assert position["TrainingPosition"]["batches"] == stop
+    ckpt = first / "checkpoints" / "last.ckpt"
+    train(compose_train([*BASE, f"max_batches={TOTAL}", f"ckpt_path={ckpt}"], second))
+    assert min(losses(second)) == stop  # the next batch, not one later
+    d_loss, d_weight = compare(uninterrupted, [first, second])
+    assert d_loss <= TOLERANCE and d_weight <= TOLERANCE
+
+
+def test_sigterm_inside_an_epoch_saves_exits_143_and_resumes_exactly(
+    uninterrupted: Path, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    stopped = cli(first, f"max_batches={TOTAL}", *send(signal.SIGTERM, 6))
+    assert stopped.returncode == 143, stopped.stderr[-2000:]
+    last = first / "checkpoints" / "last.ckpt"
+    assert f"saved the state after 7 batches to {last}" in stopped.stderr
+    assert read_checkpoint(last)["callbacks"]["TrainingPosition"]["batches"] == 7
+    train(compose_train([*BASE, f"max_batches={TOTAL}", f"ckpt_path={last}"], second))
+    assert min(losses(second)) == 7
+    d_loss, d_weight = compare(uninterrupted, [first, second])
+    assert d_loss <= TOLERANCE and d_weight <= TOLERANCE
+
+
+def test_kill_9_after_an_epoch_end_save_resumes_from_it_exactly(
+    uninterrupted: Path, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    killed = cli(first, f"max_batches={TOTAL}", *send(signal.SIGKILL, 7))
+    assert killed.returncode == -signal.SIGKILL
+    last = first / "checkpoints" / "last.ckpt"
+    assert read_checkpoint(last)["callbacks"]["TrainingPosition"]["batches"] == PER_EPOCH
+    train(compose_train([*BASE, f"max_batches={TOTAL}", f"ckpt_path={last}"], second))
+    assert min(losses(second)) == PER_EPOCH
+    d_loss, d_weight = compare(uninterrupted, [first, second])
+    assert d_loss <= TOLERANCE and d_weight <= TOLERANCE
+
+
+def test_stopping_between_validations_validates_the_final_weights(tmp_path: Path) -> None:
+    train(compose_train([*BASE, "max_batches=3"], tmp_path))
+    rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
+    val_steps = [int(r["step"]) for r in rows if r.get("val/psnr")]
+    assert val_steps == [2]  # one validation, after the last batch (not at an epoch end)
+    assert list((tmp_path / "checkpoints").glob("best-*.ckpt"))
+    assert sorted(p.name for p in (tmp_path / "samples").glob("val_*.png")) == [
+        "val_batch0000002.png"
+    ]
+
+
+# ---------------------------------------------------------------- sampler and loader
+def test_the_sampler_skips_trained_batches_and_shards_one_order_across_ranks() -> None:
+    data = list(range(11))
+    whole = ResumableSampler(data, seed=3, num_replicas=1, rank=0)
+    whole.set_epoch(2)
+    assert list(whole) == epoch_permutation(11, 3, 2)
+    ranks = [ResumableSampler(data, seed=3, num_replicas=2, rank=r) for r in (0, 1)]
+    for sampler in ranks:
+        sampler.set_epoch(2)
+    assert [len(s) for s in ranks] == [5, 5]
+    assert sorted(list(ranks[0]) + list(ranks[1])) == sorted(epoch_permutation(11, 3, 2)[:10])
+    loader = ResumableLoader(data, batch_size=2, sampler=ResumableSampler(data, seed=3))
+    loader.load_state_dict({"epoch": 2, "batches": 3})
+    rest = [batch.tolist() for batch in loader]
+    full = [batch.tolist() for batch in ResumableLoader(data, batch_size=2, sampler=whole)]
+    assert rest == full[3:] and loader.state_dict() == {"epoch": 2, "batches": len(full)}
+    assert len([batch for batch in loader]) == len(full)  # the skip is for one pass only
+
+
+# ------------------------------------------------------------------- two processes
+@pytest.mark.skipif(sys.platform != "linux", reason="DDP CPU test runs on Linux")
+def test_ddp_cpu_resume_is_exact_after_sigterm_and_after_an_extension(tmp_path: Path) -> None:
+    ddp = ["trainer=ddp_cpu", "trainer.limit_train_batches=5"]
+    reference = tmp_path / "r0"
+    assert cli(reference, *ddp, f"max_batches={TOTAL}").returncode == 0
+    # (a) SIGTERM inside an epoch, then resume
+    first, second = tmp_path / "a1", tmp_path / "a2"
+    stopped = cli(first, *ddp, f"max_batches={TOTAL}", *send(signal.SIGTERM, 6))
+    assert stopped.returncode == 143, stopped.stderr[-2000:]
+    last = first / "checkpoints" / "last.ckpt"
+    resumed = cli(second, *ddp, f"max_batches={TOTAL}", f"ckpt_path={last}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    d_loss, d_weight = compare(reference, [first, second])
+    assert d_loss <= TOLERANCE and d_weight <= TOLERANCE
+    # (c) stopped at an epoch end, then extended
+    first, second = tmp_path / "c1", tmp_path / "c2"
+    assert cli(first, *ddp, f"max_batches={PER_EPOCH}").returncode == 0
+    last = first / "checkpoints" / "last.ckpt"
+    assert cli(second, *ddp, f"max_batches={TOTAL}", f"ckpt_path={last}").returncode == 0
+    d_loss, d_weight = compare(reference, [first, second])
+    assert d_loss <= TOLERANCE and d_weight <= TOLERANCE
