@@ -221,7 +221,7 @@ class TrainingPosition(pl.Callback):
 
 def training_position(trainer: pl.Trainer) -> TrainingPosition | None:
     """The run's :class:`TrainingPosition` callback, if it has one."""
-    for callback in trainer.callbacks:
+    for callback in getattr(trainer, "callbacks", None) or ():
         if isinstance(callback, TrainingPosition):
             return callback
     return None

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -317,6 +319,78 @@ def forget_ddp_launch(launcher_env: dict[str, str | None]) -> None:
             os.environ[key] = value
 
 
+RUN_LOCK = ".running.lock"
+"""In a run folder while its training runs: ``<pid> <host>``."""
+
+
+def _lock_holder(path: Path) -> str | None:
+    """Who holds lock file ``path`` ("process P on H"), or None when nobody alive does (a
+    process on another host is taken to be alive)."""
+    try:
+        pid_text, _, host = path.read_text().partition(" ")
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return None
+    host = host.strip()
+    if host == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+    return f"process {pid} on {host}"
+
+
+def take_lock(path: Path) -> str | None:
+    """Create lock file ``path`` for this process (a stale one is replaced); returns who
+    holds it when a live process does, else None (also when the folder is not writable)."""
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _lock_holder(path)
+            if holder:
+                return holder
+            path.unlink(missing_ok=True)
+            continue
+        except OSError:
+            return None
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{os.getpid()} {socket.gethostname()}\n")
+        return None
+    return None
+
+
+def claim_run(output_dir: str | Path, ckpt_path: str | None) -> tuple[list[Path], str | None]:
+    """The lock files this run holds (released when it ends) and, when ``ckpt_path`` is in
+    use by a running process (the run writing it, or another resume of it), who uses it.
+
+    Only the first process of a run takes locks (DDP ranks re-run this function)."""
+    if int(os.environ.get("LOCAL_RANK", 0) or 0) or int(os.environ.get("NODE_RANK", 0) or 0):
+        return [], None
+    held = []
+    own = Path(output_dir) / RUN_LOCK
+    own.parent.mkdir(parents=True, exist_ok=True)
+    if take_lock(own) is None and own.is_file():
+        held.append(own)
+    if not ckpt_path:
+        return held, None
+    ckpt = Path(ckpt_path).resolve()
+    writer = ckpt.parent.parent / RUN_LOCK  # <run>/checkpoints/last.ckpt
+    if writer.resolve() != own.resolve():
+        holder = _lock_holder(writer) if writer.is_file() else None
+        if holder:
+            return held, f"{holder} is still training the run that writes it ({writer})"
+    lock = ckpt.with_name(f".{ckpt.name}.resumed.lock")
+    holder = take_lock(lock)
+    if holder:
+        return held, f"{holder} is resuming it already ({lock})"
+    if lock.is_file():
+        held.append(lock)
+    return held, None
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and optionally test) one run; returns the final logged metrics as floats."""
     # The frozen VGG16 of the style loss is meant to stay in eval mode.
@@ -337,7 +411,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # a wrong root is one line and leaves no empty W&B run behind.
     datamodule.setup("fit")
     module = build_module(cfg, run_config)
-    loggers = build_loggers(cfg, resume.get("wandb_run_id"))
+    locks, in_use = claim_run(cfg.paths.output_dir, cfg.get("ckpt_path"))
+    wandb_run_id = resume.get("wandb_run_id")
+    if in_use:  # two processes logging into one W&B run would interleave their steps
+        log.warning(
+            "ckpt_path=%s is in use: %s; this resume logs to a new W&B run%s",
+            cfg.ckpt_path, in_use, f" (not {wandb_run_id})" if wandb_run_id else "",
+        )  # fmt: skip
+        wandb_run_id = None
+    loggers = build_loggers(cfg, wandb_run_id)
     trainer = build_trainer(cfg, loggers, module.optimizer_steps_per_batch)
     for logger in loggers:
         logger.log_hyperparams(run_config)
@@ -367,6 +449,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     finally:
         forget_ddp_launch(launcher_env)
         finish_wandb_run(failed)  # its files are complete when the job ends
+        for lock in locks:
+            lock.unlink(missing_ok=True)
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 

@@ -189,24 +189,74 @@ def test_the_sampler_skips_trained_batches_and_shards_one_order_across_ranks() -
 
 
 # ------------------------------------------------------------------- two processes
-@pytest.mark.skipif(sys.platform != "linux", reason="DDP CPU test runs on Linux")
-def test_ddp_cpu_resume_is_exact_after_sigterm_and_after_an_extension(tmp_path: Path) -> None:
-    ddp = ["trainer=ddp_cpu", "trainer.limit_train_batches=5"]
-    reference = tmp_path / "r0"
-    assert cli(reference, *ddp, f"max_batches={TOTAL}").returncode == 0
-    # (a) SIGTERM inside an epoch, then resume
-    first, second = tmp_path / "a1", tmp_path / "a2"
-    stopped = cli(first, *ddp, f"max_batches={TOTAL}", *send(signal.SIGTERM, 6))
+DDP = ["trainer=ddp_cpu", f"trainer.limit_train_batches={PER_EPOCH}"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_ddp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("ddp") / "r0"
+    result = cli(run, *DDP, f"max_batches={TOTAL}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "MEMBER: 2/2" in result.stdout + result.stderr  # two processes really ran
+    return run
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="DDP on CPU processes: Linux only here")
+def test_ddp_cpu_sigterm_inside_an_epoch_resumes_exactly(
+    uninterrupted_ddp: Path, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    stopped = cli(first, *DDP, f"max_batches={TOTAL}", *send(signal.SIGTERM, 6))
     assert stopped.returncode == 143, stopped.stderr[-2000:]
     last = first / "checkpoints" / "last.ckpt"
-    resumed = cli(second, *ddp, f"max_batches={TOTAL}", f"ckpt_path={last}")
+    assert read_checkpoint(last)["callbacks"]["TrainingPosition"]["batches"] == 7
+    resumed = cli(second, *DDP, f"max_batches={TOTAL}", f"ckpt_path={last}")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    d_loss, d_weight = compare(reference, [first, second])
+    d_loss, d_weight = compare(uninterrupted_ddp, [first, second])
     assert d_loss <= TOLERANCE and d_weight <= TOLERANCE
-    # (c) stopped at an epoch end, then extended
-    first, second = tmp_path / "c1", tmp_path / "c2"
-    assert cli(first, *ddp, f"max_batches={PER_EPOCH}").returncode == 0
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="DDP on CPU processes: Linux only here")
+def test_ddp_cpu_run_stopped_at_an_epoch_end_extends_exactly(
+    uninterrupted_ddp: Path, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert cli(first, *DDP, f"max_batches={PER_EPOCH}").returncode == 0
     last = first / "checkpoints" / "last.ckpt"
-    assert cli(second, *ddp, f"max_batches={TOTAL}", f"ckpt_path={last}").returncode == 0
-    d_loss, d_weight = compare(reference, [first, second])
+    resumed = cli(second, *DDP, f"max_batches={TOTAL}", f"ckpt_path={last}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    d_loss, d_weight = compare(uninterrupted_ddp, [first, second])
     assert d_loss <= TOLERANCE and d_weight <= TOLERANCE
+
+
+# ------------------------------------------------------------- a checkpoint in use
+def test_a_checkpoint_in_use_is_named_and_its_wandb_run_is_not_shared(tmp_path: Path) -> None:
+    import subprocess
+
+    from inpaintgan.train import RUN_LOCK, claim_run
+
+    old_run = tmp_path / "old"
+    (old_run / "checkpoints").mkdir(parents=True)
+    ckpt = old_run / "checkpoints" / "last.ckpt"
+    ckpt.write_bytes(b"")
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        # the run that writes the checkpoint is still training
+        (old_run / RUN_LOCK).write_text(f"{other.pid} {os.uname().nodename}\n")
+        held, in_use = claim_run(tmp_path / "a", str(ckpt))
+        assert in_use and f"process {other.pid}" in in_use and "still training" in in_use
+        assert held == [tmp_path / "a" / RUN_LOCK]
+        (old_run / RUN_LOCK).unlink()
+        # a first resume takes the checkpoint; a second one at the same time is told so
+        held, in_use = claim_run(tmp_path / "b", str(ckpt))
+        assert in_use is None and len(held) == 2
+        resumed_lock = held[1]
+        resumed_lock.write_text(f"{other.pid} {os.uname().nodename}\n")  # as if another process
+        _, in_use = claim_run(tmp_path / "c", str(ckpt))
+        assert in_use and "resuming it already" in in_use
+    finally:
+        other.kill()
+        other.wait()
+    # the holder is gone: its lock is stale and the next resume takes it
+    held, in_use = claim_run(tmp_path / "d", str(ckpt))
+    assert in_use is None and len(held) == 2
