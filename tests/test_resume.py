@@ -7,13 +7,14 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from helpers import REPO_ROOT, TINY, compose_train, run_cli
+from helpers import REPO_ROOT, TINY, compose_train
 
 from inpaintgan.checkpoints import read_checkpoint
 from inpaintgan.data.sampling import ResumableLoader, ResumableSampler, epoch_permutation
@@ -69,39 +70,52 @@ def compare(reference: Path, parts: list[Path]) -> tuple[float, float]:
 
 
 class SignalAt:
-    """Test callback: sends ``signum`` to this process at the end of batch ``batch``
-    (0-based, counted over the whole run); SIGKILL is kill -9."""
+    """Test callback: sends ``signum`` at the end of batch ``batch`` (0-based, counted over
+    the whole run) to this process, or with ``group`` to its whole process group (every DDP
+    rank at once, as a scheduler's kill -9 of the job does); SIGKILL is kill -9."""
 
-    def __new__(cls, signum: int, batch: int) -> Any:
+    def __new__(cls, signum: int, batch: int, group: bool = False) -> Any:
         import pytorch_lightning as pl
 
         class _Send(pl.Callback):
             def on_train_batch_end(self, trainer: Any, *args: Any, **kwargs: Any) -> None:
                 if trainer.is_global_zero and trainer.fit_loop.epoch_loop.total_batch_idx == batch:
+                    if group:
+                        os.killpg(os.getpgrp(), signum)
                     os.kill(os.getpid(), signum)
 
         return _Send()
 
 
-def cli(run_dir: Path, *overrides: str) -> Any:
+def cli(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """``python -m inpaintgan.train`` in its own process group (a group kill stays in it)."""
+    path = os.pathsep.join([str(REPO_ROOT / "tests"), os.environ.get("PYTHONPATH", "")])
     env = {
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "tests"), os.environ.get("PYTHONPATH", "")])
+        **os.environ,
+        "PYTHONPATH": path,
+        "OMP_NUM_THREADS": "1",
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "PYTHONUNBUFFERED": "1",
     }
-    return run_cli(
-        "inpaintgan.train",
-        *BASE,
-        *overrides,
-        f"hydra.run.dir={run_dir}",
-        env={**env, "OMP_NUM_THREADS": "1"},
+    command = [sys.executable, "-m", "inpaintgan.train", *BASE, *overrides]
+    return subprocess.run(
+        [*command, f"hydra.run.dir={run_dir}"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=300,
+        start_new_session=True,
     )
 
 
-def send(signum: int, batch: int) -> list[str]:
+def send(signum: int, batch: int, group: bool = False) -> list[str]:
     return [
         f"+callbacks.send_signal._target_={__name__}.SignalAt",
         f"+callbacks.send_signal.signum={int(signum)}",
         f"+callbacks.send_signal.batch={batch}",
+        f"+callbacks.send_signal.group={str(group).lower()}",
     ]
 
 
@@ -217,6 +231,21 @@ def test_ddp_cpu_sigterm_inside_an_epoch_resumes_exactly(
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="DDP on CPU processes: Linux only here")
+def test_ddp_cpu_kill_9_of_every_rank_resumes_from_the_epoch_end_save_exactly(
+    uninterrupted_ddp: Path, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    killed = cli(first, *DDP, f"max_batches={TOTAL}", *send(signal.SIGKILL, 7, group=True))
+    assert killed.returncode == -signal.SIGKILL
+    last = first / "checkpoints" / "last.ckpt"
+    assert read_checkpoint(last)["callbacks"]["TrainingPosition"]["batches"] == PER_EPOCH
+    resumed = cli(second, *DDP, f"max_batches={TOTAL}", f"ckpt_path={last}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    d_loss, d_weight = compare(uninterrupted_ddp, [first, second])
+    assert d_loss <= TOLERANCE and d_weight <= TOLERANCE
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="DDP on CPU processes: Linux only here")
 def test_ddp_cpu_run_stopped_at_an_epoch_end_extends_exactly(
     uninterrupted_ddp: Path, tmp_path: Path
 ) -> None:
@@ -231,8 +260,6 @@ def test_ddp_cpu_run_stopped_at_an_epoch_end_extends_exactly(
 
 # ------------------------------------------------------------- a checkpoint in use
 def test_a_checkpoint_in_use_is_named_and_its_wandb_run_is_not_shared(tmp_path: Path) -> None:
-    import subprocess
-
     from inpaintgan.train import RUN_LOCK, claim_run
 
     old_run = tmp_path / "old"
