@@ -362,9 +362,12 @@ def take_lock(path: Path) -> str | None:
     return None
 
 
-def claim_run(output_dir: str | Path, ckpt_path: str | None) -> tuple[list[Path], str | None]:
+def claim_run(
+    output_dir: str | Path, ckpt_path: str | None, wandb_run_id: str | None = None
+) -> tuple[list[Path], str | None]:
     """The lock files this run holds (released when it ends) and, when ``ckpt_path`` is in
-    use by a running process (the run writing it, or another resume of it), who uses it.
+    use by a running process (the run writing it, or another resume of it or, with
+    ``wandb_run_id``, of any checkpoint of that W&B run in its folder), who uses it.
 
     Only the first process of a run takes locks (DDP ranks re-run this function)."""
     if int(os.environ.get("LOCAL_RANK", 0) or 0) or int(os.environ.get("NODE_RANK", 0) or 0):
@@ -382,7 +385,8 @@ def claim_run(output_dir: str | Path, ckpt_path: str | None) -> tuple[list[Path]
         holder = _lock_holder(writer) if writer.is_file() else None
         if holder:
             return held, f"{holder} is still training the run that writes it ({writer})"
-    lock = ckpt.with_name(f".{ckpt.name}.resumed.lock")
+    key = f"wandb-{wandb_run_id}" if wandb_run_id else ckpt.name
+    lock = ckpt.with_name(f".{key}.resumed.lock")
     holder = take_lock(lock)
     if holder:
         return held, f"{holder} is resuming it already ({lock})"
@@ -411,8 +415,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # a wrong root is one line and leaves no empty W&B run behind.
     datamodule.setup("fit")
     module = build_module(cfg, run_config)
-    locks, in_use = claim_run(cfg.paths.output_dir, cfg.get("ckpt_path"))
     wandb_run_id = resume.get("wandb_run_id")
+    locks, in_use = claim_run(cfg.paths.output_dir, cfg.get("ckpt_path"), wandb_run_id)
     if in_use:  # two processes logging into one W&B run would interleave their steps
         log.warning(
             "ckpt_path=%s is in use: %s; this resume logs to a new W&B run%s",

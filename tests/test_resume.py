@@ -287,3 +287,32 @@ def test_a_checkpoint_in_use_is_named_and_its_wandb_run_is_not_shared(tmp_path: 
     # the holder is gone: its lock is stale and the next resume takes it
     held, in_use = claim_run(tmp_path / "d", str(ckpt))
     assert in_use is None and len(held) == 2
+    # two checkpoints of one W&B run (last and best) resumed at once: one W&B run id in use
+    best = old_run / "checkpoints" / "best-epoch000.ckpt"
+    best.write_bytes(b"")
+    held, in_use = claim_run(tmp_path / "e", str(ckpt), "run123")
+    assert in_use is None and held[1].name == ".wandb-run123.resumed.lock"
+    held[1].write_text(f"{os.getppid()} {os.uname().nodename}\n")  # as if another process
+    _, in_use = claim_run(tmp_path / "g", str(best), "run123")
+    assert in_use and "resuming it already" in in_use
+
+
+def test_a_resume_of_a_wandb_run_in_use_logs_to_a_new_wandb_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tiny = [*TINY, "logger=wandb", "callbacks.image_grid.every_n_batches=0"]
+    first = tmp_path / "first"
+    train(compose_train(tiny, first))
+    last = first / "checkpoints" / "last.ckpt"
+    run_id = read_checkpoint(last)["inpaintgan"]["wandb_run_id"]
+    lock = last.with_name(f".wandb-{run_id}.resumed.lock")
+    lock.write_text(f"{os.getppid()} {os.uname().nodename}\n")  # another resume, still running
+    second = tmp_path / "second"
+    with caplog.at_level("WARNING", logger="inpaintgan.train"):
+        train(compose_train([*tiny, "trainer.max_epochs=2", f"ckpt_path={last}"], second))
+    (line,) = [r.getMessage() for r in caplog.records if "is in use" in r.getMessage()]
+    assert f"process {os.getppid()}" in line and f"new W&B run (not {run_id})" in line
+    new_id = read_checkpoint(second / "checkpoints" / "last.ckpt")["inpaintgan"]["wandb_run_id"]
+    assert new_id and new_id != run_id
+    assert lock.is_file()  # the other process's lock is left alone
+    assert not (second / ".running.lock").exists()  # this run's own lock is released
