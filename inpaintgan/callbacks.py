@@ -285,10 +285,11 @@ class SaveOnInterrupt(pl.Callback):
     ) -> None:
         if not isinstance(exception, KeyboardInterrupt | SIGTERMException):
             return
+        if isinstance(exception, KeyboardInterrupt):
+            self.signal = "SIGINT"  # exit 130, also before training started
         if trainer.state.fn != "fit" or trainer.sanity_checking:
             return
         if isinstance(exception, KeyboardInterrupt):
-            self.signal = "SIGINT"
             if trainer.is_global_zero:
                 print(
                     "inpaintgan: Ctrl-C: stopped in the middle of a batch without saving; "
