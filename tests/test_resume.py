@@ -183,6 +183,39 @@ def test_stopping_between_validations_validates_the_final_weights(tmp_path: Path
     ]
 
 
+def test_a_checkpoint_saved_before_its_epoch_end_resumes_with_that_epoch_end(
+    tmp_path: Path,
+) -> None:
+    """best-*.ckpt saved after the epoch's last validation but before the epoch end (the
+    LR schedule step): the resume runs that epoch end first, then the next epoch."""
+    schedule = (
+        "optim.scheduler={_target_:torch.optim.lr_scheduler.StepLR,_partial_:true,"
+        "step_size:1,gamma:0.5}"
+    )
+    before_epoch_end = [
+        "+callbacks.model_checkpoint.save_on_train_epoch_end=false",
+        "callbacks.model_checkpoint.monitor=epoch",  # the first epoch's stays the best
+        "callbacks.model_checkpoint.mode=min",
+        schedule,
+    ]
+    reference, resumed = tmp_path / "r0", tmp_path / "resumed"
+    train(compose_train([*BASE, *before_epoch_end, f"max_batches={TOTAL}"], reference))
+    (best,) = (reference / "checkpoints").glob("best-*.ckpt")
+    position = read_checkpoint(best)["callbacks"]["TrainingPosition"]
+    assert position == {"batches": 5, "epochs": 0, "in_epoch": 5, "per_epoch": 5}
+    train(
+        compose_train(
+            [*BASE, *before_epoch_end, f"max_batches={TOTAL}", f"ckpt_path={best}"], resumed
+        )
+    )
+    expected, got = losses(reference), losses(resumed)
+    assert sorted(got) == list(range(PER_EPOCH, TOTAL))
+    assert max(abs(got[s][i] - expected[s][i]) for s in got for i in (0, 1)) <= TOLERANCE
+    assert [got[s][2] for s in sorted(got)] == [expected[s][2] for s in sorted(got)]
+    a, b = weights(reference), weights(resumed)
+    assert max((a[k].double() - b[k].double()).abs().max().item() for k in a) <= TOLERANCE
+
+
 # ---------------------------------------------------------------- sampler and loader
 def test_the_sampler_skips_trained_batches_and_shards_one_order_across_ranks() -> None:
     data = list(range(11))
@@ -200,6 +233,9 @@ def test_the_sampler_skips_trained_batches_and_shards_one_order_across_ranks() -
     full = [batch.tolist() for batch in ResumableLoader(data, batch_size=2, sampler=whole)]
     assert rest == full[3:] and loader.state_dict() == {"epoch": 2, "batches": len(full)}
     assert len([batch for batch in loader]) == len(full)  # the skip is for one pass only
+    loader.load_state_dict({"epoch": 2, "batches": 3})
+    loader.sampler.set_epoch(3)  # the resume went on to the next epoch first
+    assert len([batch for batch in loader]) == len(full)  # the skip was for epoch 2 only
 
 
 # ------------------------------------------------------------------- two processes

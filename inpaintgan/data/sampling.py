@@ -47,8 +47,9 @@ class ResumableSampler(DistributedSampler):
     A ``DistributedSampler`` so that Lightning keeps it under DDP (it replaces other
     samplers by its own); ``num_replicas`` / ``rank`` default to the running process group.
     The tail of the permutation that does not divide by the number of ranks is dropped,
-    so every rank has the same number of samples. :meth:`skip` makes the next pass start
-    that many samples in (once; the pass after it is whole again).
+    so every rank has the same number of samples. :meth:`skip` makes the next pass over
+    the current epoch start that many samples in (once; a pass over another epoch, or the
+    pass after it, is whole).
     """
 
     def __init__(
@@ -67,10 +68,17 @@ class ResumableSampler(DistributedSampler):
         self.num_samples = len(dataset) // num_replicas  # type: ignore[arg-type]
         self.total_size = self.num_samples * num_replicas
         self._skip = 0
+        self._skip_epoch: int | None = None
 
     def skip(self, samples: int) -> None:
-        """Start the next pass ``samples`` indices in (the batches already trained)."""
+        """Start the next pass over this epoch ``samples`` indices in (the batches already
+        trained). A resume that first finishes the epoch's end never iterates it again:
+        the skip is then dropped at the next epoch's pass."""
         self._skip = max(0, int(samples))
+        self._skip_epoch = int(self.epoch)
+
+    def _pending_skip(self) -> int:
+        return self._skip if self._skip_epoch == self.epoch else 0
 
     def indices(self) -> list[int]:
         """The whole of this rank's order for the current epoch."""
@@ -78,7 +86,8 @@ class ResumableSampler(DistributedSampler):
         return order[: self.total_size][self.rank :: self.num_replicas]
 
     def __iter__(self) -> Iterator[int]:
-        start, self._skip = self._skip, 0
+        start = self._pending_skip()
+        self._skip, self._skip_epoch = 0, None
         yield from self.indices()[start:]
 
     def __len__(self) -> int:
@@ -101,7 +110,8 @@ class ResumableLoader(ReportingDataLoader):
 
     def __iter__(self) -> Iterator[dict]:
         sampler = self._sampler()
-        self.batches = (sampler._skip // self.batch_size) if sampler and self.batch_size else 0
+        skipped = sampler._pending_skip() if sampler else 0
+        self.batches = skipped // self.batch_size if self.batch_size else 0
         for batch in super().__iter__():
             self.batches += 1
             yield batch
