@@ -30,9 +30,15 @@ SchedulerFactory = Callable[..., Any]
 
 
 def epoch_finished(trainer: pl.Trainer) -> bool:
-    """Whether the current epoch's batches are all trained (Lightning's own rule for its
-    epoch-interval LR schedulers); False at an epoch end reached by stopping early."""
-    return bool(trainer.fit_loop.epoch_loop._num_ready_batches_reached())
+    """Whether the current epoch's batches are all trained: its batch count reached
+    (Lightning's own rule for its epoch-interval LR schedulers) or its loader exhausted (a
+    streaming loader may yield fewer batches than its length says); False at an epoch end
+    reached by stopping early (``max_batches``, a signal)."""
+    loop = trainer.fit_loop
+    if loop.epoch_loop._num_ready_batches_reached():
+        return True
+    fetcher = getattr(loop, "_data_fetcher", None)
+    return bool(fetcher is not None and fetcher.done)
 
 
 class Generated(NamedTuple):
