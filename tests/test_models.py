@@ -175,7 +175,8 @@ def test_se_block_keeps_shape_and_reweights_six_branches():
     assert block(x).shape == x.shape
     assert block.fuse.in_channels == 16 + 6 * 4
     assert block.excitation.mlp[-1].out_features == 6 * 4
-    weights = block.excitation(x)
+    weights = block.channel_weights(x)  # squeezes the 24 multi-scale channels (default)
+    assert block.excitation.mlp[0].in_features == 6 * 4
     assert weights.shape == (2, 24, 1, 1) and (weights > 0).all() and (weights < 1).all()
     convs = sum(isinstance(m, torch.nn.Conv2d) for m in block.modules())
     assert convs == 3 + 3 + 1  # shared chains: 3 plain + 3 dilated + fuse
