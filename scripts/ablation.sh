@@ -81,10 +81,13 @@ if [[ ${REPORT:-0} == 1 && $mine == 1 ]]; then
       labels+="$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m.get("name") or m["model"])' "$dir/metrics.json") "
     done
     pairs=()
+    count() { local n=0 l; for l in $labels; do [[ $l == "$1" ]] && n=$((n + 1)); done; echo $n; }
     for pair in paper:shiftnet paper:paper_nose paper:paper_inert paper_inert:paper_nose \
                 paper_prenorm:paper paper:telea paper:mean_fill shiftnet:telea shiftnet:mean_fill; do
       a=${pair%%:*} b=${pair#*:}
-      [[ $labels == *" $a "* && $labels == *" $b "* ]] && pairs+=("[$a,$b]")
+      na=$(count "$a") nb=$(count "$b")
+      # paired seed by seed: equal run counts, or one side a single run (a classical fill)
+      (( na > 0 && nb > 0 && (na == nb || na == 1 || nb == 1) )) && pairs+=("[$a,$b]")
     done
     list=$(IFS=,; echo "${runs[*]}")
     "$PY" -m inpaintgan.report "runs=[$list]" "pairs=[$(IFS=,; echo "${pairs[*]}")]" \
