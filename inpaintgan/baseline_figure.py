@@ -148,5 +148,4 @@ class BaselineFigure(pl.Callback):
             f"final val PSNR on {summary['ours']['n_images']} photos: "
             f"{' · '.join(parts)} → {figure}"
         )
-        log.info(line)
-        print(f"inpaintgan: {line}")
+        log.info(line)  # the run's console and train.log

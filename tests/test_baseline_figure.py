@@ -56,7 +56,7 @@ def test_the_figure_labels_each_column_with_its_psnr():
     assert (header < 128).any()  # text drawn
 
 
-def test_callback_writes_figure_and_json_on_fit_end(tmp_path, capsys):
+def test_callback_writes_figure_and_json_on_fit_end(tmp_path, caplog):
     module = SimpleNamespace(generator=_Copy("mean_fill"), device=torch.device("cpu"))
     trainer = SimpleNamespace(
         is_global_zero=True,
@@ -64,10 +64,11 @@ def test_callback_writes_figure_and_json_on_fit_end(tmp_path, capsys):
         datamodule=SimpleNamespace(val_dataloader=_batches),
     )
     callback = BaselineFigure(tmp_path / "samples", num_images=3)
-    callback.on_fit_end(trainer, module)
+    with caplog.at_level("INFO", logger="inpaintgan.baseline_figure"):
+        callback.on_fit_end(trainer, module)
     saved = json.loads((tmp_path / "samples" / "final_vs_baselines.json").read_text())
     assert set(saved) == {"ours", "telea", "mean_fill"}
     assert Image.open(tmp_path / "samples" / "final_vs_baselines.png").size[0] > 300
-    assert "final val PSNR on 5 photos: ours" in capsys.readouterr().out
+    assert "final val PSNR on 5 photos: ours" in caplog.text
     with pytest.raises(ValueError, match="unknown"):
         BaselineFigure(tmp_path, methods=["lama"])
