@@ -5,6 +5,7 @@ Library code shared by the commands (``train``, ``bench``): no command imports a
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,30 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from inpaintgan.config import whole_number
 from inpaintgan.errors import UserError
 from inpaintgan.module import InpaintingModule
 from inpaintgan.speed import channels_last_for
 
-__all__ = ["build_module", "git_commit"]
+__all__ = ["bad_batch_limit", "build_module", "git_commit"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BAD_BATCHES = 10
+
+
+def bad_batch_limit(cfg: DictConfig, warn: bool = True) -> int:
+    """``max_bad_batches``: how many bad batches (non-finite loss or gradient) in a row stop
+    the run, checked (a UsageError line naming the key otherwise). The old name
+    ``max_bad_steps`` (it always counted batches) still works when set, with a one-line
+    deprecation warning when ``warn``."""
+    old = cfg.get("max_bad_steps")
+    if old is not None:
+        if warn:
+            log.warning("max_bad_steps is deprecated: use max_bad_batches=%s", old)
+        return int(whole_number(old, "max_bad_steps"))
+    value = cfg.get("max_bad_batches", DEFAULT_MAX_BAD_BATCHES)
+    return int(whole_number(value, "max_bad_batches"))
 
 
 def git_commit() -> str | None:
@@ -63,7 +83,7 @@ def build_module(cfg: DictConfig, run_config: dict[str, Any]) -> InpaintingModul
         optimizer_d=instantiate(cfg.optim.discriminator) if has_discriminator else None,
         scheduler=instantiate(cfg.optim.scheduler) if cfg.optim.get("scheduler") else None,
         grad_clip=cfg.optim.get("grad_clip"),
-        max_bad_steps=cfg.get("max_bad_steps", 10),
+        max_bad_batches=bad_batch_limit(cfg),
         config=run_config,
         channels_last=channels_last,
         compile=bool(cfg.get("compile", False)),

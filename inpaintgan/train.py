@@ -20,7 +20,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from inpaintgan.builders import build_module, git_commit
+from inpaintgan.builders import bad_batch_limit, build_module, git_commit
 from inpaintgan.callbacks import SaveOnInterrupt, TrainingPosition
 from inpaintgan.checkpoints import CHECKPOINT_KEY, read_checkpoint
 from inpaintgan.config import CONFIG_DIR, build, one_of, real_number, whole_number
@@ -213,7 +213,7 @@ def check_config(cfg: DictConfig) -> None:
         value = _number(cfg.max_batches)
         if value is None or not math.isfinite(value) or value != int(value) or value <= 0:
             raise UserError(f"max_batches={cfg.max_batches}: must be a positive whole number")
-    whole_number(cfg.get("max_bad_steps", 10), "max_bad_steps")
+    bad_batch_limit(cfg, warn=False)  # max_bad_batches (or the deprecated max_bad_steps)
     whole_number(cfg.get("seed", 0), "seed", minimum=0)
     check_optim(cfg)
     check_trainer(cfg)

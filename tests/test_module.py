@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY, compose_train
+from helpers import TINY, compose_train, tiny_batch
 
-from inpaintgan.builders import build_module
-from inpaintgan.errors import UserError
-from inpaintgan.module import InpaintingModule, NonFiniteLossError, channels_last_for
+from inpaintgan.builders import bad_batch_limit, build_module
+from inpaintgan.errors import NonFiniteLossError, UsageError, UserError
+from inpaintgan.module import InpaintingModule, channels_last_for
 
 
 def tiny_module(tmp_path: Path, *overrides: str) -> InpaintingModule:
     cfg = compose_train([*TINY, "loss.style_features.weights=random", *overrides], tmp_path)
     torch.manual_seed(0)
     return build_module(cfg, {})
-
-
-def tiny_batch(size: int = 64) -> dict:
-    image = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(1))
-    mask = torch.zeros(2, 1, size, size)
-    mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
-    return {"image": image, "mask": mask, "name": ["a", "b"]}
 
 
 def test_loss_methods_need_no_trainer_and_return_the_total_and_its_terms(tmp_path: Path) -> None:
@@ -78,25 +72,47 @@ def test_gan_step_without_a_trainer_steps_both_networks_in_phases(tmp_path: Path
     assert all(p.requires_grad for p in module.parameters() if p.is_floating_point())
 
 
-def test_guard_skips_non_finite_steps_then_stops_without_a_trainer(tmp_path: Path) -> None:
-    module = tiny_module(tmp_path, "max_bad_steps=2")
-    opt_g, _ = module.configure_optimizers()
+def test_guard_skips_non_finite_batches_then_stops_without_a_trainer(tmp_path: Path) -> None:
+    module = tiny_module(tmp_path, "max_bad_batches=2")
+    opt_g, opt_d = module.configure_optimizers()
     before = [p.detach().clone() for p in module.generator.parameters()]
+    rec_weight = module.loss.rec_weight
+    module.loss.rec_weight = float("inf")  # G's loss is not finite; D's still is
 
-    def bad() -> torch.Tensor:  # a fresh graph each time: the guard runs backward through it
-        return module.generate(tiny_batch()).output.image.sum() * float("inf")
-
-    with pytest.warns(UserWarning, match="non-finite g loss"):
-        norm = module.guarded_step(opt_g, bad(), "g")
-    assert math.isnan(norm) and int(module.skipped_batches) == 1
+    with pytest.warns(UserWarning, match=r"non-finite g loss/gradient .*\(1 in a row\)"):
+        logs = module.gan_step(tiny_batch(), opt_g, opt_d)
+    assert math.isnan(logs["g_grad_norm"]) and math.isfinite(logs["d_grad_norm"])
+    assert int(module.skipped_batches) == 1 and module.guard.bad_batches_in_a_row == 1
     assert all(
         torch.equal(a, b) for a, b in zip(before, module.generator.parameters(), strict=True)
     )
     with pytest.warns(UserWarning), pytest.raises(NonFiniteLossError, match="2 consecutive"):
-        module.guarded_step(opt_g, bad(), "g")
-    good, _ = module.generator_loss(tiny_batch())
-    assert math.isfinite(module.guarded_step(opt_g, good, "g"))
-    assert module.bad_steps_in_a_row == 0
+        module.gan_step(tiny_batch(), opt_g, opt_d)
+    assert int(module.skipped_batches) == 2
+
+    module.loss.rec_weight = rec_weight  # a good batch steps G and resets the count in a row
+    logs = module.gan_step(tiny_batch(), opt_g, opt_d)
+    assert math.isfinite(logs["g_grad_norm"])
+    assert module.guard.bad_batches_in_a_row == 0 and int(module.skipped_batches) == 2
+    assert any(
+        not torch.equal(a, b) for a, b in zip(before, module.generator.parameters(), strict=True)
+    )
+
+
+def test_the_bad_batch_limit_takes_its_old_name_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert bad_batch_limit(compose_train([], tmp_path)) == 10
+    assert tiny_module(tmp_path, "max_bad_batches=3").guard.max_bad_batches == 3
+    assert not caplog.records
+    with caplog.at_level(logging.WARNING, logger="inpaintgan.builders"):
+        module = tiny_module(tmp_path, "max_bad_steps=4")
+    assert module.guard.max_bad_batches == 4
+    (record,) = caplog.records
+    assert "max_bad_steps is deprecated: use max_bad_batches=4" == record.getMessage()
+    for key in ("max_bad_batches", "max_bad_steps"):
+        with pytest.raises(UsageError, match=f"^{key}=0: must be a whole number >= 1$"):
+            bad_batch_limit(compose_train([f"{key}=0"], tmp_path), warn=False)
 
 
 def test_channels_last_rule() -> None:

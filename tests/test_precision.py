@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from helpers import TINY, compose_train
+from helpers import TINY, compose_train, tiny_batch
 from hydra.utils import instantiate
 from pytorch_lightning.plugins.precision import MixedPrecision
-from test_module import tiny_batch
 
 from inpaintgan.builders import build_module
 from inpaintgan.errors import UserError
 from inpaintgan.losses import InpaintingLoss, gram_matrix
 from inpaintgan.models.base import InstanceNorm2d, make_norm
 from inpaintgan.models.vgg import VGG16Features
-from inpaintgan.module import InpaintingModule, Throughput
+from inpaintgan.module import InpaintingModule
+from inpaintgan.throughput import Throughput
 from inpaintgan.train import matmul_precision_for
 
 # No style term (no VGG) and the dense shift: small, fast, and no host reads of their own.
@@ -33,6 +33,19 @@ def small_module(tmp_path: Path, *overrides: str) -> InpaintingModule:
     cfg = compose_train([*TINY, *FAST, *overrides], tmp_path)
     torch.manual_seed(0)
     return build_module(cfg, {})
+
+
+def guarded_g_step(
+    module: InpaintingModule,
+    opt_g: torch.optim.Optimizer,
+    loss: torch.Tensor,
+    scaler: torch.amp.GradScaler | None = None,
+) -> torch.Tensor:
+    """G's step alone through the module's guard, then the guard's check of that batch (as
+    ``gan_step`` runs them for both networks); returns the gradient norm."""
+    result = module.guard.step(module, opt_g, loss, module.generator, scaler)
+    module.guard.check_batch(module, {"g": result}, scaler)
+    return result.grad_norm
 
 
 def generator_params(module: InpaintingModule) -> list[torch.Tensor]:
@@ -110,19 +123,19 @@ def test_scaler_overflow_is_skipped_backed_off_and_not_counted(tmp_path: Path, f
     before = generator_params(module)
 
     loss, _ = module.generator_loss(batch)
-    norm = module.guarded_step(opt_g, loss, "g", scaler)
+    norm = guarded_g_step(module, opt_g, loss, scaler)
     assert math.isnan(norm) and unchanged(before, module)
     assert all(s["step"] == 0 for s in opt_g.state.values())  # Adam's state untouched
     assert scaler.get_scale() == pytest.approx(3e8)  # backed off in update()
-    assert module.overflow_steps == 1
-    assert int(module.skipped_batches) == 0 and module.bad_steps_in_a_row == 0
+    assert module.guard.overflow_steps == 1
+    assert int(module.skipped_batches) == 0 and module.guard.bad_batches_in_a_row == 0
 
     reference = copy.deepcopy(module)  # the same next step without a scaler: unscaled
     ref_opt, _ = reference.configure_optimizers()
     loss, _ = module.generator_loss(batch)
-    norm = module.guarded_step(opt_g, loss, "g", scaler)
+    norm = guarded_g_step(module, opt_g, loss, scaler)
     ref_loss, _ = reference.generator_loss(batch)
-    ref_norm = reference.guarded_step(ref_opt, ref_loss, "g")
+    ref_norm = guarded_g_step(reference, ref_opt, ref_loss)
     assert torch.equal(loss.detach(), ref_loss.detach())
     # The norm (and the clipping) saw unscaled gradients: those of the unscaled step.
     assert float(norm) == pytest.approx(float(ref_norm), rel=1e-4) and float(norm) > 0.001
@@ -131,11 +144,11 @@ def test_scaler_overflow_is_skipped_backed_off_and_not_counted(tmp_path: Path, f
     assert not unchanged(before, module)
     for a, b in zip(module.generator.parameters(), reference.generator.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)  # the same update as the unscaled step
-    assert module.overflow_steps == 1 and int(module.skipped_batches) == 0
+    assert module.guard.overflow_steps == 1 and int(module.skipped_batches) == 0
 
 
 def test_with_a_scaler_a_non_finite_loss_still_counts_as_bad(tmp_path: Path) -> None:
-    module = small_module(tmp_path, "max_bad_steps=2")
+    module = small_module(tmp_path, "max_bad_batches=2")
     opt_g, _ = module.configure_optimizers()
     scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
     before = generator_params(module)
@@ -144,12 +157,12 @@ def test_with_a_scaler_a_non_finite_loss_still_counts_as_bad(tmp_path: Path) -> 
         bad = loss * float("nan")
         if expected == 1:
             with pytest.warns(UserWarning, match="non-finite g loss"):
-                module.guarded_step(opt_g, bad, "g", scaler)
+                guarded_g_step(module, opt_g, bad, scaler)
         else:
             with pytest.warns(UserWarning), pytest.raises(Exception, match="2 consecutive"):
-                module.guarded_step(opt_g, bad, "g", scaler)
+                guarded_g_step(module, opt_g, bad, scaler)
         assert int(module.skipped_batches) == expected
-    assert unchanged(before, module) and module.overflow_steps == 0
+    assert unchanged(before, module) and module.guard.overflow_steps == 0
 
 
 def test_overflows_count_as_bad_once_the_scale_is_below_one(tmp_path: Path) -> None:
@@ -158,9 +171,9 @@ def test_overflows_count_as_bad_once_the_scale_is_below_one(tmp_path: Path) -> N
     scaler = torch.amp.GradScaler("cpu", init_scale=3e38, backoff_factor=1e-39)
     loss, _ = module.generator_loss(tiny_batch())
     with pytest.warns(UserWarning, match="non-finite g loss"):
-        module.guarded_step(opt_g, loss, "g", scaler)
+        guarded_g_step(module, opt_g, loss, scaler)
     assert scaler.get_scale() < 1.0
-    assert module.overflow_steps == 1 and int(module.skipped_batches) == 1
+    assert module.guard.overflow_steps == 1 and int(module.skipped_batches) == 1
 
 
 def test_a_gan_step_reads_the_host_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,7 +193,7 @@ def test_a_gan_step_reads_the_host_once(tmp_path: Path, monkeypatch: pytest.Monk
     before = generator_params(module)
     logs = module.gan_step(batch, opt_g, opt_d)
     monkeypatch.undo()
-    assert reads == ["tolist"]  # check_batch's; the skip decisions stayed on the device
+    assert reads == ["tolist"]  # the guard's check_batch; the skip decisions stayed on the device
     assert not unchanged(before, module) and math.isfinite(logs["g_grad_norm"])
 
 
@@ -212,7 +225,7 @@ def test_lightning_16_mixed_backs_off_on_overflow_and_trains(tmp_path: Path, fus
     module.generator.down[1].register_forward_hook(lambda m, i, o: autocast_dtypes.append(o.dtype))
     trainer.fit(module, datamodule=datamodule)
     assert trainer.precision_plugin.scaler is scaler and torch.float16 in autocast_dtypes
-    assert module.overflow_steps >= 1  # the first steps overflowed and were skipped
+    assert module.guard.overflow_steps >= 1  # the first steps overflowed and were skipped
     assert 1.0 <= scaler.get_scale() <= 2.0**24
     assert int(module.skipped_batches) == 0  # overflows are not bad batches
     assert trainer.global_step == 4  # 2 optimiser steps per batch, skipped or not
