@@ -14,13 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import torchvision
-from hydra import compose, initialize_config_dir
+from helpers import compose_evaluate
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 from rich.console import Console
-from test_evaluate import make_tiny_checkpoint
 
 from inpaintgan.config import CONFIG_DIR
 from inpaintgan.data.buckets import BUCKETS, BucketMasks, bucket_name
@@ -123,29 +121,17 @@ def test_lama_presets_thin_medium_thick() -> None:
         LamaMask("huge")
 
 
-def _compose(overrides: list[str]) -> Any:
-    quick = ["data.num_workers=0", "device=cpu", "progress=false"]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(
-            config_name="evaluate", overrides=[*quick, *overrides], return_hydra_config=True
-        )
-
-
 def test_evaluate_buckets_with_lpips_writes_per_bucket_metrics(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, tiny_checkpoint: Path, random_alexnet: Path
 ) -> None:
-    ckpt = make_tiny_checkpoint(tmp_path / "tiny.pt")
-    weights = tmp_path / "random-alexnet.pth"  # RANDOM AlexNet: plumbing only
-    features = torchvision.models.alexnet(weights=None).features.state_dict()
-    torch.save({f"features.{k}": v for k, v in features.items()}, weights)
     out = tmp_path / "eval"
-    cfg = _compose(
+    cfg = compose_evaluate(
         [
-            f"ckpt={ckpt}",
+            f"ckpt={tiny_checkpoint}",
             "mask=buckets",
             f"mask.root={tmp_path / 'masks'}",
             "metrics=[psnr,ssim,lpips]",
-            f"weights.lpips={weights}",
+            f"weights.lpips={random_alexnet}",  # RANDOM AlexNet: plumbing only
             "max_images=2",
             f"out={out}",
         ]
@@ -215,30 +201,17 @@ def test_report_has_one_column_group_per_bucket_and_says_needs_weights(tmp_path:
 
 
 def test_evaluate_buckets_with_fid_reports_it_per_bucket_with_its_image_count(
-    tmp_path: Path,
+    tmp_path: Path, random_inception: Path
 ) -> None:
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-    # A RANDOMLY INITIALISED Inception written to a file: the plumbing, not the values.
-    torch.save({}, tmp_path / "empty.pth")
-    original = FeatureExtractorInceptionV3.load_state_dict
-    FeatureExtractorInceptionV3.load_state_dict = lambda self, *args, **kwargs: None
-    try:
-        torch.manual_seed(0)
-        net = FeatureExtractorInceptionV3(
-            "inception-v3-compat", ["2048"], str(tmp_path / "empty.pth")
-        )
-    finally:
-        FeatureExtractorInceptionV3.load_state_dict = original
-    torch.save(net.state_dict(), tmp_path / "random-inception.pth")
-    cfg = _compose(
+    # A RANDOMLY INITIALISED Inception (conftest): the plumbing, not the values.
+    cfg = compose_evaluate(
         [
             "model=mean_fill",
             "mask=buckets",
             f"mask.root={tmp_path / 'masks'}",
             "mask.buckets=[[0.0,0.1],[0.3,0.4]]",
             "metrics=[psnr,ssim,fid]",
-            f"weights.fid={tmp_path / 'random-inception.pth'}",
+            f"weights.fid={random_inception}",
             "max_images=3",
             f"out={tmp_path / 'eval'}",
         ]

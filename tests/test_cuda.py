@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from inpaintgan.config import CONFIG_DIR
+from inpaintgan.data import to_float_batch
 from inpaintgan.models.shift import shift_known_to_hole
 from inpaintgan.perf import run_bench
 from inpaintgan.perf.flops import matmul_peak_flops
@@ -236,10 +237,6 @@ def test_bench_on_cuda_reports_sane_numbers() -> None:
 
 
 def test_uint8_batch_is_converted_on_the_device() -> None:
-    try:
-        from inpaintgan.data import to_float_batch
-    except ImportError:
-        pytest.skip("inpaintgan.data.to_float_batch is not there yet (uint8 loader batches)")
     gen = torch.Generator().manual_seed(0)
     image = torch.randint(0, 256, (2, 3, 8, 8), generator=gen, dtype=torch.uint8)
     mask = torch.rand(2, 1, 8, 8, generator=gen) < 0.5

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+from helpers import noise_photo
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
@@ -44,10 +45,7 @@ SIZE = 32
 
 def _photo(path: Path, size: tuple[int, int] = (48, 40), seed: int = 0) -> Path:
     """A noise JPEG/PNG (width, height) so that every crop and image differs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    noise = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), np.uint8)
-    Image.fromarray(noise).save(path)
-    return path
+    return noise_photo(path, size, seed)
 
 
 def _module(source, mask=None, **kwargs) -> InpaintingDataModule:

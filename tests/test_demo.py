@@ -17,12 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from helpers import box_mask, compose_config
 from PIL import Image
-from test_evaluate import make_tiny_checkpoint
 from torch import nn
 
-from inpaintgan.config import CONFIG_DIR
 from inpaintgan.data.datasets import sample_root
 from inpaintgan.demo import demo
 from inpaintgan.errors import UsageError, UserError
@@ -53,11 +51,8 @@ def _decoded(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
-def _mask(height: int, width: int, box: tuple[int, int, int, int] = (40, 50, 90, 140)):
-    mask = np.zeros((height, width), np.uint8)
-    top, left, bottom, right = box
-    mask[top:bottom, left:right] = 255
-    return mask
+def _mask(height: int, width: int) -> np.ndarray:
+    return box_mask(height, width, (40, 50, 90, 140))
 
 
 def _canvas_mask(mask: np.ndarray) -> bytes:
@@ -91,10 +86,9 @@ class _Broken(nn.Module):
 
 
 @pytest.fixture(scope="module")
-def inpainters(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Inpainter]:
-    ckpt = make_tiny_checkpoint(tmp_path_factory.mktemp("demo") / "tiny.pt")
+def inpainters(tiny_checkpoint: Path) -> dict[str, Inpainter]:
     return {
-        "tiny": load_inpainter(str(ckpt), None, "cpu"),
+        "tiny": load_inpainter(str(tiny_checkpoint), None, "cpu"),
         "telea": load_inpainter(None, classical_configs()["telea"], "cpu"),
         "broken": Inpainter(_Broken(), "broken", torch.device("cpu")),
     }
@@ -299,8 +293,8 @@ def test_result_store_keeps_the_latest() -> None:
     assert store.get(big) and store.get(second) is None and store.get(third) is None
 
 
-def test_load_inpainters_menu_order_and_errors(tmp_path: Path) -> None:
-    ckpt = make_tiny_checkpoint(tmp_path / "tiny.pt")
+def test_load_inpainters_menu_order_and_errors(tiny_checkpoint: Path) -> None:
+    ckpt = tiny_checkpoint
     menu = load_inpainters([ckpt], ["ns", "telea"], "cpu", classical_configs()["telea"])
     assert list(menu) == ["tiny.pt", "telea", "ns"]
     assert menu["tiny.pt"].checkpoint == str(ckpt) and menu["ns"].name == "ns"
@@ -318,8 +312,7 @@ def test_unique_labels_add_folders_only_to_tell_apart() -> None:
 
 
 def _demo_cfg(overrides: list[str]):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="demo", overrides=["device=cpu", *overrides])
+    return compose_config("demo", ["device=cpu", *overrides])
 
 
 def test_demo_config_composes_the_menu_as_documented() -> None:

@@ -37,9 +37,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, make_tiny_checkpoint
 from PIL import Image
-from test_evaluate import make_tiny_checkpoint
 
 from inpaintgan.data.datasets import sample_root
 from inpaintgan.webdemo.serve import free_port

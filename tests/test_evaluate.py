@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import torchvision
-from helpers import run_cli
-from hydra import compose, initialize_config_dir
+from helpers import TINY_GENERATOR, run_cli
+from helpers import compose_evaluate as _compose
+from helpers import random_alexnet_file as _random_alexnet_file
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
@@ -20,8 +20,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch import nn
 
 import inpaintgan.evaluation as evaluation_module
-from inpaintgan.checkpoints import CheckpointError, checkpoint_metadata
-from inpaintgan.config import CONFIG_DIR
+from inpaintgan.checkpoints import CheckpointError
 from inpaintgan.data import image_to_float
 from inpaintgan.errors import UsageError
 from inpaintgan.evaluate import evaluate
@@ -30,44 +29,11 @@ from inpaintgan.metrics import PSNR_CAP
 from inpaintgan.models.base import GeneratorOutput
 from inpaintgan.report import ReportError, report
 
-# A U-Net small enough to build and run in milliseconds (multiples of 2**4 = 16).
-TINY_GENERATOR = {
-    "_target_": "inpaintgan.models.unet.UNetGenerator",
-    "depth": 4,
-    "base_channels": 4,
-    "max_channels": 16,
-    "shift_level": 2,
-}
-
-
-def make_tiny_checkpoint(path: Path) -> Path:
-    """An exported-generator file in the documented format, with random weights."""
-    torch.manual_seed(0)
-    generator = instantiate(OmegaConf.create(TINY_GENERATOR))
-    config = {"model": {"name": "paper", "generator": TINY_GENERATOR}, "data": {"size": 128}}
-    torch.save(
-        {"inpaintgan": checkpoint_metadata(config), "generator": generator.state_dict()}, path
-    )
-    return path
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
-
 
 @pytest.fixture(autouse=True)
 def _no_cached_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Deterministic: LPIPS / FID weights are never found (nor downloaded) in these tests."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-
-
-def _compose(overrides: list[str]):
-    quick = ["data.num_workers=0", "device=cpu", "progress=false"]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(
-            config_name="evaluate", overrides=[*quick, *overrides], return_hydra_config=True
-        )
 
 
 def _evaluate(overrides: list[str]) -> dict[str, Any]:
@@ -167,15 +133,6 @@ def test_perfect_output_scores_the_psnr_cap_and_ssim_one(
     metrics = _strict_json(tmp_path / "metrics.json")  # no Infinity / NaN in the file
     assert metrics["psnr"] == PSNR_CAP == metrics["hole_psnr"] and metrics["psnr_cap"] == PSNR_CAP
     assert metrics["ssim"] == pytest.approx(1.0) and metrics["hole_l1"] == 0.0
-
-
-def _random_alexnet_file(path: Path) -> Path:
-    """A torchvision AlexNet file with RANDOM weights: checks the plumbing, not the values."""
-    torch.manual_seed(0)
-    features = torchvision.models.alexnet(weights=None).features.state_dict()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({f"features.{k}": v for k, v in features.items()}, path)
-    return path
 
 
 def test_lpips_is_computed_from_the_weights_in_the_hub_cache(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import torchvision
 
 from inpaintgan.errors import UsageError
 from inpaintgan.perceptual import (
@@ -28,41 +27,10 @@ from inpaintgan.perceptual import (
 
 
 @pytest.fixture(autouse=True)
-def _empty_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No cached weights, and a download never leaves the machine."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+def _empty_hub(empty_torch_home: Path) -> None:
+    """No cached weights, and a download never leaves the machine (conftest's fixtures:
+    empty_torch_home, and the session's random_alexnet / random_inception files)."""
     torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def random_alexnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A torchvision AlexNet weights file with RANDOM weights (plumbing only)."""
-    torch.manual_seed(0)
-    features = torchvision.models.alexnet(weights=None).features
-    path = tmp_path_factory.mktemp("weights") / "random-alexnet.pth"
-    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def random_inception(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A torch-fidelity Inception v3 weights file with RANDOM weights (plumbing only)."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-    folder = tmp_path_factory.mktemp("weights")
-    torch.save({}, folder / "empty.pth")
-    original = FeatureExtractorInceptionV3.load_state_dict
-    FeatureExtractorInceptionV3.load_state_dict = lambda self, *args, **kwargs: None
-    try:
-        torch.manual_seed(0)
-        net = FeatureExtractorInceptionV3(
-            "inception-v3-compat", ["2048"], str(folder / "empty.pth")
-        )
-    finally:
-        FeatureExtractorInceptionV3.load_state_dict = original
-    path = folder / "random-inception.pth"
-    torch.save(net.state_dict(), path)
-    return path
 
 
 def _images(n: int, size: int = 64, seed: int = 0) -> torch.Tensor:

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import run_cli
+from helpers import make_tiny_checkpoint, run_cli
 from hydra import compose, initialize_config_dir
 from PIL import Image
-from test_evaluate import make_tiny_checkpoint
 from torch import nn
 
 from inpaintgan.checkpoints import CheckpointError

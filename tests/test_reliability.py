@@ -14,14 +14,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
-from helpers import TINY, compose_train, run_cli
+from helpers import TINY, compose_train, make_tiny_checkpoint, run_cli
+from helpers import noise_photo as _photo
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from PIL import Image
-from test_evaluate import make_tiny_checkpoint
 
 import inpaintgan.errors as errors_module
 import inpaintgan.io as io_module
@@ -38,11 +37,6 @@ from inpaintgan.inpainter import resolve_device
 from inpaintgan.io import WriteError, atomic_torch_save
 from inpaintgan.predict import predict
 from inpaintgan.train import check_config, check_resume, train
-
-
-def _photo(path: Path, size: int = 40, seed: int = 0) -> None:
-    rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
 
 
 def _broken(path: Path) -> None:

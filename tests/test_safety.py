@@ -12,9 +12,19 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from helpers import run_cli
+from helpers import (
+    TINY,
+    TINY_GENERATOR,
+    box_mask,
+    compose_config,
+    compose_evaluate,
+    compose_predict,
+    compose_train,
+    make_tiny_checkpoint,
+    noise_photo,
+    run_cli,
+)
 from PIL import Image
-from test_evaluate import TINY_GENERATOR, make_tiny_checkpoint
 
 from inpaintgan.checkpoints import (
     build_generator,
@@ -26,17 +36,9 @@ from inpaintgan.errors import CheckpointError, UserError
 from inpaintgan.inpainter import load_inpainter
 
 
-def _photo(path: Path, size: int = 40, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
-    return path
-
-
 def _mask(path: Path, size: int = 40, hole: bool = True) -> Path:
-    array = np.zeros((size, size), np.uint8)
-    if hole:
-        array[size // 4 : size // 2, size // 4 : size // 2] = 255
-    Image.fromarray(array).save(path)
+    box = (size // 4, size // 4, size // 2, size // 2) if hole else (0, 0, 0, 0)
+    Image.fromarray(box_mask(size, size, box)).save(path)
     return path
 
 
@@ -116,7 +118,7 @@ def test_predict_cli_with_a_hostile_checkpoint_leaves_the_file_and_exits_in_one_
     victim.write_text("keep me")
     ckpt = _hostile_checkpoint(tmp_path / "evil.ckpt", HOSTILE["open"](victim))
     (tmp_path / "in").mkdir()
-    photo = _photo(tmp_path / "in" / "a.png")
+    photo = noise_photo(tmp_path / "in" / "a.png")
     _mask(tmp_path / "in" / "a_mask.png")
     result = run_cli(
         "inpaintgan.predict", f"ckpt={ckpt}", f"input={photo.parent}", f"output={tmp_path / 'o'}"
@@ -165,15 +167,6 @@ def test_a_classical_config_naming_other_code_is_refused(tmp_path: Path) -> None
 
 
 # ---------------------------------------------------------------- 2. writers never overwrite
-def _predict_cfg(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    from inpaintgan.config import CONFIG_DIR
-
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="predict", overrides=["device=cpu", *overrides])
-
-
 @pytest.mark.parametrize(
     ("names", "clash"),
     [(["a.jpg", "a.png", "a_jpg.png"], "a_jpg.png"), (["b.jpg", "b.JPG"], "b_jpg.png")],
@@ -187,12 +180,12 @@ def test_predict_refuses_two_images_with_one_output_name_naming_both(
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     for i, name in enumerate(names):
-        _photo(src / name, seed=i)
+        noise_photo(src / name, seed=i)
     if len(list(src.iterdir())) < len(names):
         pytest.fail("this file system folds case; the test needs a case-sensitive one")
     args = [f"input={src}", f"output={out}", "model=telea", "mask=center"]
     with pytest.raises(UsageError) as caught:
-        predict(_predict_cfg(args))
+        predict(compose_predict(args))
     message = str(caught.value)
     assert "\n" not in message and clash in message
     assert sum(str(src / n) in message for n in names) == 2, message
@@ -204,10 +197,10 @@ def test_predict_refuses_images_over_max_pixels_before_decoding(tmp_path: Path) 
 
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
-    _photo(src / "big.png", size=64)
-    _photo(src / "small.png", size=16)
+    noise_photo(src / "big.png", size=64)
+    noise_photo(src / "small.png", size=16)
     args = [f"input={src}", f"output={out}", "model=telea", "mask=center", "max_pixels=1000"]
-    assert predict(_predict_cfg(args)) == (1, 1)
+    assert predict(compose_predict(args)) == (1, 1)
     assert sorted(p.name for p in out.iterdir()) == ["small.png"]
 
 
@@ -309,7 +302,7 @@ def test_report_never_writes_over_its_inputs_or_an_existing_file(tmp_path: Path)
         with pytest.raises(UsageError, match="is the input"):
             report([run], out=out, overwrite=True)
     assert (run / "metrics.json").read_text() == before
-    photo = _photo(tmp_path / "photo.jpg")
+    photo = noise_photo(tmp_path / "photo.jpg")
     image = photo.read_bytes()
     with pytest.raises(UsageError, match="overwrite=true"):
         report([run], out=photo)
@@ -362,29 +355,17 @@ def test_report_refuses_to_pair_a_center_run_with_an_irregular_one(tmp_path: Pat
 
 
 # ---------------------------------------------------------------------------- evaluate
-def _evaluate_cfg(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    from inpaintgan.config import CONFIG_DIR
-
-    quick = ["model=mean_fill", "device=cpu", "progress=false", "data.num_workers=0"]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(
-            config_name="evaluate", overrides=[*quick, *overrides], return_hydra_config=True
-        )
-
-
 def _evaluate(overrides: list[str]) -> dict[str, Any]:
     from inpaintgan.evaluate import evaluate
 
-    cfg = _evaluate_cfg(overrides)
+    cfg = compose_evaluate(["model=mean_fill", *overrides])
     return evaluate(cfg, cfg.hydra.runtime.choices)
 
 
 def _folder_of_photos(root: Path, n: int = 3) -> Path:
     root.mkdir(parents=True)
     for i in range(n):
-        _photo(root / f"p{i}.png", size=40, seed=i)
+        noise_photo(root / f"p{i}.png", size=40, seed=i)
     return root
 
 
@@ -495,8 +476,6 @@ def test_an_error_in_a_loader_worker_keeps_its_message(tmp_path: Path) -> None:
 def test_train_options_are_one_line_before_anything_is_built(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, override: str, named: str
 ) -> None:
-    from helpers import TINY, compose_train
-
     from inpaintgan.train import train
 
     def must_not_start(*args: Any, **kwargs: Any) -> None:
@@ -514,8 +493,6 @@ def test_train_options_are_one_line_before_anything_is_built(
 def test_train_on_a_gpu_experiment_without_a_gpu_says_so_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from helpers import compose_train
-
     from inpaintgan.train import train
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -531,8 +508,6 @@ def test_train_on_a_gpu_experiment_without_a_gpu_says_so_in_one_line(
 def test_train_checks_data_root_before_any_logger_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from helpers import TINY, compose_train
-
     from inpaintgan.errors import DataError
     from inpaintgan.train import train
 
@@ -545,15 +520,11 @@ def test_train_checks_data_root_before_any_logger_starts(
 
 
 def test_demo_port_and_bench_size_are_one_line() -> None:
-    from hydra import compose, initialize_config_dir
-
-    from inpaintgan.config import CONFIG_DIR
     from inpaintgan.demo import demo
     from inpaintgan.perf import run_bench
 
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        demo_cfg = compose(config_name="demo", overrides=["port=99999", "models=[telea]"])
-        bench_cfg = compose(config_name="bench", overrides=["size=0", "device=cpu"])
+    demo_cfg = compose_config("demo", ["port=99999", "models=[telea]"])
+    bench_cfg = compose_config("bench", ["size=0", "device=cpu"])
     with pytest.raises(UserError, match=r"^port=99999: must be a whole number from 0 to 65535$"):
         demo(demo_cfg)
     with pytest.raises(UserError, match=r"^size=0: must be a whole number >= 1$"):
@@ -575,6 +546,6 @@ def test_predict_never_hands_a_renamed_eps_to_ghostscript(
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     (src / "vector.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n")
-    _photo(src / "ok.png", size=16)
+    noise_photo(src / "ok.png", size=16)
     args = [f"input={src}", f"output={out}", "model=telea", "mask=center"]
-    assert predict(_predict_cfg(args)) == (1, 1)
+    assert predict(compose_predict(args)) == (1, 1)
