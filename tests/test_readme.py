@@ -82,8 +82,8 @@ def test_progress_line_interval_is_the_callbacks_config() -> None:
 
 
 def test_bad_batch_limit_is_the_config() -> None:
-    (limit,) = stated(r"`max_bad_steps` \((\d+)\) of them in a row")
-    assert int(limit) == config("train").max_bad_steps
+    (limit,) = stated(r"`max_bad_batches` \((\d+)\) of them in a row")
+    assert int(limit) == config("train").max_bad_batches
 
 
 def test_optimiser_defaults_are_the_config() -> None:

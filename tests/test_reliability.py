@@ -212,6 +212,8 @@ def test_all_broken_messages_say_how_many_and_blame_the_right_folder(tmp_path: P
         ("data.size=-64", "data.size"),
         ("data.batch_size=0", "data.batch_size"),
         ("data.size=100", "data.size=100"),
+        ("max_bad_batches=0", "max_bad_batches=0"),
+        ("max_bad_steps=1.5", "max_bad_steps=1.5"),  # the deprecated name, checked as given
     ],
 )
 def test_bad_values_are_refused_before_anything_is_built(
