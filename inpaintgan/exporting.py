@@ -35,11 +35,19 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from inpaintgan.checkpoints import (
+    check_generator_config,
+    export_generator,
+    load_generator,
+    refuse_same_file,
+)
 from inpaintgan.errors import CheckpointError, UserError
-from inpaintgan.io import write_atomically
-from inpaintgan.models.base import GeneratorOutput, composite
+from inpaintgan.io import check_outputs, write_atomically
+from inpaintgan.models.base import GeneratorOutput, composite, size_requirements
+from inpaintgan.models.shift import ShiftLayer
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -170,8 +178,6 @@ class ExportInfo:
     def check(self, path: str | Path) -> ExportInfo:
         """This block, its config checked against the generator allow-list (a config read
         from a file never names other code; :func:`inpaintgan.checkpoints.check_config`)."""
-        from inpaintgan.checkpoints import check_generator_config
-
         check_generator_config(self.config, path)
         return self
 
@@ -188,10 +194,6 @@ class ExportResult:
 
 def export_info(generator: nn.Module, config: Any, name: str | None = None) -> ExportInfo:
     """The :class:`ExportInfo` of ``generator`` trained with ``config`` (a dict or DictConfig)."""
-    from omegaconf import DictConfig, OmegaConf
-
-    from inpaintgan.inpainter import size_requirements
-
     if isinstance(config, DictConfig):
         config = OmegaConf.to_container(config, resolve=True)
     config = dict(config or {})
@@ -277,8 +279,6 @@ def _dense_shift(module: nn.Module) -> Iterator[None]:
     """Run ``module``'s shift layers with the ``dense`` method, the one a graph records
     (eager CPU picks ``compact``: the same rule, but near-ties of the similarity may round
     the other way in another matmul shape, which is not what the check looks for)."""
-    from inpaintgan.models.shift import ShiftLayer
-
     layers = [(m, m.method) for m in module.modules() if isinstance(m, ShiftLayer)]
     try:
         for layer, _ in layers:
@@ -534,9 +534,6 @@ def export_model(
     as ``fmt``: ``weights`` (weights + config), ``onnx`` or ``torchscript``. An existing
     ``out`` is replaced only with ``overwrite`` and never when it is ``ckpt``
     (:func:`inpaintgan.io.check_outputs`), checked before anything is loaded."""
-    from inpaintgan.checkpoints import export_generator, load_generator, refuse_same_file
-    from inpaintgan.io import check_outputs
-
     if fmt not in EXPORT_FORMATS:
         raise ExportError(f"format={fmt} is not one of {', '.join(EXPORT_FORMATS)}")
     out = Path(out) if out else default_out(fmt)

@@ -31,12 +31,12 @@ from inpaintgan.checkpoints import build_classical, load_generator
 from inpaintgan.errors import InputError, UsageError
 from inpaintgan.exporting import file_format, load_onnx, load_torchscript
 from inpaintgan.io import atomic_file
-from inpaintgan.models.base import composite
+from inpaintgan.models.base import composite, size_requirements
+from inpaintgan.pixels import array_to_batch, to_uint8_image
 
 __all__ = [
     "CLASSICAL_MODELS",
     "DEFAULT_MAX_PIXELS",
-    "DEFAULT_SIZE_MULTIPLE",
     "Inpainter",
     "inpaint_any_size",
     "load_inpainter",
@@ -53,9 +53,6 @@ CLASSICAL_MODELS = ("telea", "ns", "mean_fill")
 DEFAULT_MAX_PIXELS = 50_000_000
 """The largest image (width x height) the Python API, ``predict`` and the demo take by
 default; larger ones are refused in one line (raise ``max_pixels`` to allow them)."""
-
-DEFAULT_SIZE_MULTIPLE = 256
-"""Size multiple assumed for a generator without a ``size_multiple`` attribute."""
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -160,12 +157,6 @@ class Inpainter:
         return composite(output.float().clamp(0, 1), image, mask)
 
 
-def _to_uint8(batch: Tensor) -> np.ndarray:
-    """``[1,3,H,W]`` in [0, 1] → ``[H,W,3]`` uint8 (rounded): the PNG writer's and the
-    Python API's conversion (the loggers' ``to_uint8_image`` rule, without importing them)."""
-    return (batch[0].detach().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-
-
 def _checked_image(image: Tensor) -> Tensor:
     """``image`` unchanged when its values are usable: uint8 any, float finite and within
     [0, 1]; else a one-line InputError saying which range is expected."""
@@ -207,14 +198,12 @@ def _image_batch(image: Any) -> tuple[Tensor, Callable[[Tensor], Any]]:
     """One image of any supported kind → ``[1,3,H,W]`` float in [0, 1] on the CPU, and the
     function that turns a composite of that shape back into the same kind."""
     if isinstance(image, Image.Image):
-        rgb = np.asarray(image.convert("RGB"))
-        batch = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
-        return batch, lambda out: Image.fromarray(_to_uint8(out))
+        batch = array_to_batch(np.asarray(image.convert("RGB")))
+        return batch, lambda out: Image.fromarray(to_uint8_image(out))
     if isinstance(image, np.ndarray):
         rgb = _rgb_array(image)
         if rgb.dtype == np.uint8:
-            batch = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
-            return batch, _to_uint8
+            return array_to_batch(rgb), to_uint8_image
         if not np.issubdtype(rgb.dtype, np.floating):
             raise UsageError(f"an image array must be uint8 or float in [0, 1], got {rgb.dtype}")
         batch = _checked_image(torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)[None])
@@ -229,7 +218,7 @@ def _image_batch(image: Any) -> tuple[Tensor, Callable[[Tensor], Any]]:
         if dtype == torch.uint8:
             return (
                 image[None].float().cpu() / 255,
-                lambda out: torch.from_numpy(_to_uint8(out)).permute(2, 0, 1).to(device),
+                lambda out: torch.from_numpy(to_uint8_image(out)).permute(2, 0, 1).to(device),
             )
         if not image.is_floating_point():
             raise UsageError(f"an image tensor must be uint8 or float in [0, 1], got {dtype}")
@@ -277,23 +266,6 @@ def _mask_batch(mask: Any, size: tuple[int, int]) -> Tensor:
             f"the mask is {array.shape[1]}x{array.shape[0]} but the image is {size[1]}x{size[0]}"
         )
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None, None]
-
-
-def size_requirements(module: nn.Module) -> tuple[int, int | None]:
-    """``(size_multiple, fixed_size)`` of a network, read from its attributes.
-
-    ``size_multiple`` / ``fixed_size`` when the module declares them; otherwise a U-Net
-    with ``depth`` levels needs multiples of ``2**depth``, a network with only an
-    ``image_size`` runs at exactly that size, and anything else gets multiples of
-    :data:`DEFAULT_SIZE_MULTIPLE`.
-    """
-    if hasattr(module, "size_multiple") or hasattr(module, "fixed_size"):
-        return int(getattr(module, "size_multiple", 1) or 1), getattr(module, "fixed_size", None)
-    if isinstance(getattr(module, "depth", None), int):
-        return 2**module.depth, None
-    if isinstance(getattr(module, "image_size", None), int):
-        return 1, module.image_size
-    return DEFAULT_SIZE_MULTIPLE, None
 
 
 def resize_inpaint(
@@ -411,6 +383,6 @@ def save_png(image: Tensor, path: str | os.PathLike) -> None:
     Through :func:`inpaintgan.io.atomic_file`: a failed write leaves neither a partial PNG
     nor a temporary file behind, and raises the error unchanged.
     """
-    array = _to_uint8(image if image.ndim == 4 else image[None])
+    array = to_uint8_image(image)
     with atomic_file(path) as handle:
         Image.fromarray(array).save(handle, format="PNG")

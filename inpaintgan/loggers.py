@@ -1,7 +1,8 @@
 """Experiment loggers that never hang or fail for lack of network or W&B credentials.
 
-Also the one image conversion every logger gets (:func:`to_uint8_image`), the W&B run name
-and group of a Hydra multirun job, and a reader of offline W&B runs (for tests and checks).
+Every image a logger gets is 8-bit RGB (:func:`inpaintgan.pixels.to_uint8_image`). Also the
+W&B run name and group of a Hydra multirun job, and a reader of offline W&B runs (for tests
+and checks).
 """
 
 from __future__ import annotations
@@ -23,28 +24,7 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor
 
-# ------------------------------------------------------------------------------- images
-
-
-def to_uint8_image(image: Tensor | np.ndarray) -> np.ndarray:
-    """An image as 8-bit RGB, ``[H, W, 3]`` uint8: what every logger and PNG file receives.
-
-    Takes a ``[3, H, W]`` / ``[1, H, W]`` / ``[H, W]`` tensor (or array): floats are read as
-    [0, 1], clamped, scaled by 255 and rounded to the nearest level; uint8 passes unchanged;
-    one channel is repeated to three. Loggers differ in what they do with floats (wandb 0.31
-    truncates them to 0, a black image), so none of them is given floats.
-    """
-    tensor = torch.as_tensor(image).detach().cpu()
-    if tensor.ndim == 2:
-        tensor = tensor.unsqueeze(0)
-    if tensor.ndim != 3 or tensor.shape[0] not in (1, 3):
-        raise ValueError(f"expected a [3|1, H, W] or [H, W] image, got shape {tuple(tensor.shape)}")
-    if tensor.dtype != torch.uint8:
-        tensor = (tensor.float().clamp(0, 1) * 255).round().to(torch.uint8)
-    if tensor.shape[0] == 1:
-        tensor = tensor.expand(3, -1, -1)
-    return np.ascontiguousarray(tensor.permute(1, 2, 0).numpy())
-
+from inpaintgan.pixels import to_uint8_image
 
 # ------------------------------------------------------------------------------- W&B mode
 

@@ -6,7 +6,6 @@ data module does it on the device during training).
 
 from inpaintgan.data.datamodule import (
     InpaintingDataModule,
-    ReportingDataLoader,
     collate,
     image_to_float,
     mask_to_float,
@@ -21,6 +20,7 @@ from inpaintgan.data.datasets import (
     SampleSource,
 )
 from inpaintgan.data.images import load_mask, load_rgb
+from inpaintgan.data.loaders import ReportingDataLoader
 from inpaintgan.data.masks import CenterMask, FolderMask, IrregularMask, MixedMask, RectMask
 from inpaintgan.errors import DataError, ImageLoadError
 

@@ -7,27 +7,24 @@ float ``[0, 1]`` / ``{0, 1}``; the data module runs it on the device after each 
 
 Skipped files are reported from the main process, whatever the number of workers: each
 sample carries the reasons its worker skipped files, :func:`collate` gathers them under
-``REPORT_KEY``, and :class:`ReportingDataLoader` pops them off every batch (the model never
-sees them), logs one warning per broken file, and a count when a pass over the data ends.
+``REPORT_KEY``, and :class:`~inpaintgan.data.loaders.ReportingDataLoader` pops them off every
+batch (the model never sees them), logs one warning per broken file, and a count when a pass
+over the data ends.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, RandomSampler, default_collate, get_worker_info
+from torch.utils.data import RandomSampler, default_collate, get_worker_info
 
 from inpaintgan.data.datasets import ImageSource, InpaintingDataset, MaskGenerator
+from inpaintgan.data.loaders import REPORT_KEY, ReportingDataLoader, evenly_spread
 from inpaintgan.errors import DataError
 
-log = logging.getLogger(__name__)
-
-REPORT_KEY = "_report"
 _INV_255 = 1 / 255  # the float32 multiply the datasets used to do: results are bit-identical
 
 
@@ -90,84 +87,6 @@ def collate(samples: list[dict]) -> dict:
             "upscaled": sum(bool(s.get("upscaled")) for s in samples),
         },
     }
-
-
-@dataclass
-class PassReport:
-    """What one pass over a loader met: unreadable files (one-line reasons, each once) and
-    the number of images upscaled to the crop."""
-
-    skipped: list[str] = field(default_factory=list)
-    broken: list[str] = field(default_factory=list)
-    upscaled: int = 0
-
-
-class ReportingDataLoader(DataLoader):
-    """A DataLoader that sets the dataset's epoch and reports skipped/upscaled files.
-
-    ``epoch_fn`` returns the epoch to use (e.g. the trainer's) or None to count passes.
-    After each pass ``last_report`` holds its :class:`PassReport`.
-    """
-
-    def __init__(
-        self,
-        dataset: InpaintingDataset,
-        *args,
-        label: str = "data",
-        epoch_fn: Callable[[], int | None] | None = None,
-        **kwargs,
-    ) -> None:
-        super().__init__(dataset, *args, **kwargs)
-        self.label, self.epoch_fn = label, epoch_fn
-        self.passes = 0
-        self.last_report: PassReport | None = None
-        self._warned: set[str] = set()
-
-    def __iter__(self) -> Iterator[dict]:
-        epoch = self.epoch_fn() if self.epoch_fn is not None else None
-        if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(self.passes if epoch is None else epoch)
-        self.passes += 1
-        report = PassReport()
-        try:
-            for batch in super().__iter__():
-                info = batch.pop(REPORT_KEY, None) if isinstance(batch, dict) else None
-                if info:
-                    self._note(report, info)
-                yield batch
-        finally:
-            self.last_report = report
-            if report.skipped:
-                log.warning(
-                    "%s: %d unreadable file(s) skipped in this pass (each named when first met)",
-                    self.label,
-                    len(report.skipped),
-                )
-            if report.upscaled:
-                log.info(
-                    "%s: %d image(s) smaller than the %d px crop were upscaled in this pass",
-                    self.label,
-                    report.upscaled,
-                    getattr(self.dataset, "size", 0),
-                )
-
-    def _note(self, report: PassReport, info: dict) -> None:
-        for reason in info["skipped"]:
-            if reason not in report.skipped:  # a broken file can be met twice (as replacement)
-                report.skipped.append(reason)
-            if reason not in self._warned:
-                self._warned.add(reason)
-                log.warning("%s: skipped %s", self.label, reason)
-        report.broken.extend(b for b in info.get("broken", ()) if b not in report.broken)
-        report.upscaled += info["upscaled"]
-
-
-def evenly_spread(n: int, k: int) -> list[int] | None:
-    """``k`` positions spread evenly over ``range(n)`` (``i * n // k``), or None (all) when
-    ``k >= n``: a fixed subset that depends on nothing but the two counts."""
-    if k >= n:
-        return None
-    return [i * n // k for i in range(k)]
 
 
 class EpochRandomSampler(RandomSampler):

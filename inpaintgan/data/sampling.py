@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
-from inpaintgan.data.datamodule import ReportingDataLoader
+from inpaintgan.data.loaders import ReportingDataLoader
 
 
 def epoch_permutation(size: int, seed: int, epoch: int) -> list[int]:

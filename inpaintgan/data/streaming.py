@@ -35,8 +35,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from inpaintgan.data.datamodule import ReportingDataLoader, evenly_spread
 from inpaintgan.data.datasets import InpaintingDataset, MaskGenerator, mask_failure_message
+from inpaintgan.data.loaders import ReportingDataLoader, evenly_spread
 from inpaintgan.data.shards import MARKER, import_litdata
 from inpaintgan.errors import DataError, ImageLoadError
 

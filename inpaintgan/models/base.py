@@ -16,6 +16,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from torch.utils.flop_counter import FlopCounterMode
 
 __all__ = [
+    "DEFAULT_SIZE_MULTIPLE",
     "GeneratorOutput",
     "InstanceNorm2d",
     "NORMS",
@@ -30,6 +31,7 @@ __all__ = [
     "init_weights",
     "is_channels_last",
     "make_norm",
+    "size_requirements",
     "to_unit_range",
 ]
 
@@ -50,6 +52,24 @@ class GeneratorOutput(NamedTuple):
     image: Tensor
     guidance_feature: Tensor | None = None
     guidance_hole: Tensor | None = None
+
+
+DEFAULT_SIZE_MULTIPLE = 256
+"""Size multiple assumed for a network that does not declare ``size_multiple``."""
+
+
+def size_requirements(module: nn.Module) -> tuple[int, int | None]:
+    """``(size_multiple, fixed_size)``: the image sides ``module`` accepts, as it declares them.
+
+    Every network declares them (:class:`~inpaintgan.models.unet.UNetGenerator`: multiples
+    of ``2**depth``; :class:`~inpaintgan.models.context_encoder.ContextEncoder`: exactly its
+    ``image_size``; the classical fills and the exports: their own). A module that declares
+    neither gets multiples of :data:`DEFAULT_SIZE_MULTIPLE`.
+    """
+    if not hasattr(module, "size_multiple") and not hasattr(module, "fixed_size"):
+        return DEFAULT_SIZE_MULTIPLE, None
+    fixed = getattr(module, "fixed_size", None)
+    return int(getattr(module, "size_multiple", 1) or 1), None if fixed is None else int(fixed)
 
 
 def composite(output: Tensor, image: Tensor, mask: Tensor) -> Tensor:

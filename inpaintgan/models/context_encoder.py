@@ -43,7 +43,12 @@ class ContextEncoder(nn.Module):
         norm: ``batch`` (Context Encoder), ``instance`` or ``none``.
         mask_channel: append the known-pixel mask as an input channel (the original: no).
         predict: ``center`` (Context Encoder: the central S/2 patch only) or ``full``.
+
+    Sizes: exactly ``image_size`` (:attr:`fixed_size`; other sizes are resized to it by
+    :class:`~inpaintgan.inpainter.Inpainter`).
     """
+
+    size_multiple = 1
 
     def __init__(
         self,
@@ -99,6 +104,11 @@ class ContextEncoder(nn.Module):
         dec += [nn.ConvTranspose2d(widths[last - 1], image_channels, 4, 2, 1), nn.Tanh()]
         self.decoder = nn.Sequential(*dec)
         init_weights(self)
+
+    @property
+    def fixed_size(self) -> int:
+        """The one side this network takes: the ``image_size`` it was built for."""
+        return self.image_size
 
     def center_box(self) -> tuple[int, int]:
         """``(start, end)`` of the central patch along each side (32, 96 at 128)."""

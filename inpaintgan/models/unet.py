@@ -164,7 +164,33 @@ class UNetGenerator(nn.Module):
             GPUs and under compile / export. Both give the same result.
         upsample: decoder upsampling, ``transpose`` (4×4 stride-2 transposed convs, pix2pix /
             Shift-Net) or ``resize`` (nearest ×2 + 3×3 conv); see :class:`UpBlock`.
+
+    Sizes: a built network takes sides that are multiples of :attr:`size_multiple`
+    (``2**depth``; ``fixed_size`` None); :meth:`multiple_for` says the same of a config
+    before anything is built.
     """
+
+    fixed_size: int | None = None  # any side that is a multiple of size_multiple
+
+    @staticmethod
+    def levels_needed(shift_level: int | None) -> int:
+        """The fewest levels a U-Net with this ``shift_level`` has: one below the shift
+        level (its decoder level must lie in 1..depth-1), and never fewer than 2."""
+        return max(2, int(shift_level) + 1) if shift_level is not None else 2
+
+    @classmethod
+    def multiple_for(cls, depth: int | None = None, shift_level: int | None = 3) -> int:
+        """The multiple image sides must be of, for a U-Net built with ``depth`` and
+        ``shift_level``: ``2**depth``, or with ``depth`` None (derived from the training
+        size, :func:`resolve_depth`) ``2**levels_needed`` (a size with fewer halvings
+        cannot give the levels). A ``depth`` below :meth:`levels_needed` is a ValueError."""
+        needed = cls.levels_needed(shift_level)
+        if depth is not None and int(depth) < needed:
+            raise ValueError(
+                f"depth={depth} is too shallow for shift_level={shift_level} "
+                f"(needs depth >= {needed})"
+            )
+        return 2 ** (int(depth) if depth is not None else needed)
 
     def __init__(
         self,
@@ -233,10 +259,15 @@ class UNetGenerator(nn.Module):
         )
         init_weights(self)
 
+    @property
+    def size_multiple(self) -> int:
+        """Image sides must be multiples of this: ``2**depth`` (one halving per level)."""
+        return 2**self.depth
+
     def _network_input(self, image: Tensor, mask: Tensor, zero_hole: bool) -> Tensor:
         """``[B, 3+1, H, W]``: the image in [-1, 1] (hole zeroed) and the known-pixel mask."""
         size = image.shape[-2:]
-        multiple = 2**self.depth
+        multiple = self.size_multiple
         if size[0] % multiple or size[1] % multiple:
             raise ValueError(
                 f"input {tuple(size)} must be a multiple of 2**depth = {multiple} "

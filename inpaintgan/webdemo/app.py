@@ -28,7 +28,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -36,6 +35,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from inpaintgan.inpainter import Inpainter, inpaint_any_size
+from inpaintgan.pixels import array_to_batch, to_uint8_image
 from inpaintgan.webdemo.uploads import (
     UploadError,
     decode_mask,
@@ -148,19 +148,6 @@ class _BodyLimit:
         await send({"type": "http.response.body", "body": body.body})
 
 
-def _to_tensor(array: np.ndarray) -> torch.Tensor:
-    """``[H, W, C]`` uint8 or ``[H, W]`` bool → ``[1, C, H, W]`` float in [0, 1]."""
-    tensor = torch.from_numpy(np.array(array))  # a writable copy
-    tensor = tensor.unsqueeze(-1) if tensor.ndim == 2 else tensor
-    tensor = tensor.permute(2, 0, 1).unsqueeze(0).float()
-    return tensor / 255 if array.dtype == np.uint8 else tensor
-
-
-def _to_uint8(image: torch.Tensor) -> np.ndarray:
-    """``[1, 3, H, W]`` in [0, 1] → ``[H, W, 3]`` uint8 (as ``save_png`` rounds)."""
-    return (image[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-
-
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
@@ -254,14 +241,15 @@ def create_app(
         start = time.perf_counter()
         try:
             with run_lock:
-                result = inpaint_any_size(chosen, _to_tensor(photo), _to_tensor(painted), max_side)
+                image, hole = array_to_batch(photo), array_to_batch(painted)
+                result = inpaint_any_size(chosen, image, hole, max_side)
         except Exception as err:  # a bug or out of memory: one line here, details in the log
             log.exception("inpainting with %s failed", model)
             if chosen.device.type == "cuda":
                 torch.cuda.empty_cache()
             raise HTTPException(500, f"inpainting failed: {_first_line(err)}") from None
         seconds = time.perf_counter() - start
-        key = results.add(encode_png(_to_uint8(result)))
+        key = results.add(encode_png(to_uint8_image(result)))
         stem = Path(image.filename or "photo").stem or "photo"
         return {
             "result": f"/api/result/{key}.png",
