@@ -23,7 +23,14 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from inpaintgan.builders import bad_batch_limit, build_module, git_commit
 from inpaintgan.callbacks import SaveOnInterrupt, TrainingPosition
 from inpaintgan.checkpoints import CHECKPOINT_KEY, read_checkpoint
-from inpaintgan.config import CONFIG_DIR, build, one_of, real_number, whole_number
+from inpaintgan.config import (
+    CONFIG_DIR,
+    accept_plus_experiment,
+    build,
+    one_of,
+    real_number,
+    whole_number,
+)
 from inpaintgan.errors import UsageError, UserError, run_command
 from inpaintgan.io import AtomicCheckpointIO
 from inpaintgan.loggers import finish_wandb_run
@@ -493,10 +500,18 @@ def run(cfg: DictConfig) -> float | None:
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> float | None:
-    """Console entry point (`python -m inpaintgan.train`); user mistakes exit 2 in one line,
-    which goes to the run's train.log too (a missing weights file is one of them)."""
+def hydra_main(cfg: DictConfig) -> float | None:
+    """The Hydra app; user mistakes exit 2 in one line, which goes to the run's train.log too
+    (a missing weights file is one of them)."""
     return run_command("train", run, cfg, also=(FileNotFoundError,), log=True)
+
+
+def main() -> None:
+    """Console entry point (`python -m inpaintgan.train`, `inpaintgan-train`). `+experiment=NAME`
+    is read as `experiment=NAME`: train.yaml lists `experiment: null`, so Hydra would refuse
+    the `+` that every earlier command line used."""
+    sys.argv = accept_plus_experiment(sys.argv)
+    hydra_main()
 
 
 if __name__ == "__main__":
