@@ -314,7 +314,7 @@ class SaveOnInterrupt(pl.Callback):
             done = position.batches if position else _batches_done(trainer)
             message = (
                 f"{signal_name}: saved the state after {done} batches to {path} "
-                f"(resume: python -m inpaintgan.train ckpt_path={path} with the same overrides)"
+                f"(resume: python -m inpaintgan.train ckpt={path} with the same overrides)"
             )
             log.warning(message)
             print(f"inpaintgan: {message}", file=sys.stderr)

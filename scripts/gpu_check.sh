@@ -190,7 +190,7 @@ step_resume() {
   before=$(checkpoint_step "$ckpt") || return 1
   limited "$PY" -m inpaintgan.train "${TRAIN[@]}" "$TRAINER" \
     max_batches=$((TRAIN_BATCHES + more)) \
-    ckpt_path="$ckpt" hydra.run.dir="$WORK/resume" || return $?
+    ckpt="$ckpt" hydra.run.dir="$WORK/resume" || return $?
   after=$(checkpoint_step "$WORK/resume/checkpoints/last.ckpt") || return 1
   echo "gpu_check: resumed at step/epoch $before, ended at $after (+$more batches)"
   ((${after%% *} > ${before%% *})) || {

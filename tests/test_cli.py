@@ -101,7 +101,7 @@ def test_missing_dataset_root_is_one_line_exit_2(tmp_path: Path) -> None:
 def test_unreadable_resume_checkpoint_is_one_line_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "broken.ckpt"
     bad.write_bytes(b"not a checkpoint")
-    result = run_cli("inpaintgan.train", *TINY, f"ckpt_path={bad}", f"hydra.run.dir={tmp_path}")
+    result = run_cli("inpaintgan.train", *TINY, f"ckpt={bad}", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2
     assert str(bad) in result.stderr and "Traceback" not in result.stderr
 

@@ -357,7 +357,7 @@ def test_the_readme_snippet_runs_as_written(
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(
             config_name="predict",
-            overrides=["device=cpu", "ckpt=last.ckpt", "input=photo.png", "output=out/p.png"],
+            overrides=["device=cpu", "ckpt=last.ckpt", "input=photo.png", "out=out/p.png"],
         )
     assert predict(cfg) == (1, 0)
     assert np.array_equal(filled, np.asarray(Image.open(tmp_path / "out" / "p.png")))

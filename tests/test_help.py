@@ -7,8 +7,8 @@ from helpers import run_cli
 
 # command -> options its page must name
 MAIN_OPTIONS = {
-    "train": ["+experiment=", "model=", "data=", "max_batches=", "trainer=", "ckpt_path="],
-    "predict": ["ckpt=", "input=", "output=", "_mask.png", "mask_file=", "max_side="],
+    "train": ["+experiment=", "model=", "data=", "max_batches=", "trainer=", "ckpt="],
+    "predict": ["ckpt=", "input=", "out=", "_mask.png", "mask_file=", "max_side="],
     "evaluate": ["ckpt=", "model=", "data=", "mask=", "out=", "max_images="],
     "export": ["ckpt=", "format=", "out=", "opset="],
     "report": ["runs=", "out=", "pairs="],

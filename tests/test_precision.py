@@ -23,7 +23,7 @@ from inpaintgan.models.base import InstanceNorm2d, make_norm
 from inpaintgan.models.vgg import VGG16Features
 from inpaintgan.module import InpaintingModule
 from inpaintgan.throughput import Throughput
-from inpaintgan.train import matmul_precision_for
+from inpaintgan.trainer import matmul_precision_for
 
 # No style term (no VGG) and the dense shift: small, fast, and no host reads of their own.
 FAST = ["loss.style_weight=0", "model.generator.shift_method=dense"]

@@ -28,7 +28,8 @@ from inpaintgan.inpainter import (
 from inpaintgan.models.base import GeneratorOutput
 from inpaintgan.models.context_encoder import ContextEncoder
 from inpaintgan.models.unet import UNetGenerator
-from inpaintgan.predict import collect_jobs, predict
+from inpaintgan.pairing import collect_jobs
+from inpaintgan.predict import predict
 
 
 def _photo(path: Path, width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -64,7 +65,7 @@ def test_folder_pairs_masks_keeps_sizes_and_known_pixels(tmp_path: Path) -> None
     a_hole = _mask(src / "a_mask.png", 101, 67, (20, 30, 45, 70))
     b = _photo(src / "b.jpg", 48, 80, seed=1)
     b_hole = _mask(src / "b_mask.png", 48, 80, (5, 5, 30, 20))
-    done, failed = predict(_cfg([f"input={src}", f"output={out}", "model=telea"]))
+    done, failed = predict(_cfg([f"input={src}", f"out={out}", "model=telea"]))
     assert (done, failed) == (2, 0)
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
     for original, hole, name in ((a, a_hole, "a.png"), (b, b_hole, "b.png")):
@@ -79,8 +80,8 @@ def test_mask_config_fills_images_without_mask_file(tmp_path: Path) -> None:
     src.mkdir()
     original = _photo(src / "c.webp", 64, 64)
     out = tmp_path / "out"
-    assert predict(_cfg([f"input={src}", f"output={out}", "model=ns"])) == (0, 1)
-    assert predict(_cfg([f"input={src}", f"output={out}", "model=ns", "mask=center"])) == (1, 0)
+    assert predict(_cfg([f"input={src}", f"out={out}", "model=ns"])) == (0, 1)
+    assert predict(_cfg([f"input={src}", f"out={out}", "model=ns", "mask=center"])) == (1, 0)
     result = _read(out / "c.png").astype(int)
     assert result.shape == original.shape
     assert np.abs(result[:16] - original[:16]).max() <= 2  # outside the center square (webp)
@@ -91,7 +92,7 @@ def test_single_file_with_mask_file_and_file_output(tmp_path: Path) -> None:
     original = _photo(image, 70, 50)
     hole = _mask(tmp_path / "hole.png", 70, 50, (10, 10, 30, 40))
     target = tmp_path / "result" / "filled.png"
-    overrides = [f"input={image}", f"mask_file={tmp_path / 'hole.png'}", f"output={target}"]
+    overrides = [f"input={image}", f"mask_file={tmp_path / 'hole.png'}", f"out={target}"]
     assert predict(_cfg([*overrides, "model=telea"])) == (1, 0)
     assert np.array_equal(_read(target)[~hole], original[~hole])
 
@@ -110,7 +111,7 @@ def test_sample_photos_end_to_end(model: str, tmp_path: Path) -> None:
         else ["model=telea"]
     )
     out = tmp_path / "out"
-    assert predict(_cfg([*chosen, f"input={src}", f"output={out}", "mask=center"])) == (2, 0)
+    assert predict(_cfg([*chosen, f"input={src}", f"out={out}", "mask=center"])) == (2, 0)
     for name in ("first.png", "odd.png"):
         original, result = _read(src / name), _read(out / name)
         assert result.shape == original.shape
@@ -156,6 +157,11 @@ def test_size_requirements_of_the_real_generators() -> None:
     assert size_requirements(unet) == (8, None)
     assert size_requirements(ce) == (1, 32)  # built for exactly 32x32: resized to it
     assert size_requirements(nn.Identity()) == (256, None)
+    # the class says the same of a config before anything is built (train's size check)
+    assert UNetGenerator.multiple_for(depth=3, shift_level=1) == unet.size_multiple == 8
+    assert UNetGenerator.multiple_for(depth=None, shift_level=3) == 16  # 4 levels at least
+    with pytest.raises(ValueError, match="too shallow"):
+        UNetGenerator.multiple_for(depth=3, shift_level=3)
     image, mask = torch.rand(1, 3, 50, 41), torch.zeros(1, 1, 50, 41)
     mask[..., 20:30, 10:20] = 1
     for net in (unet, ce):
@@ -196,7 +202,7 @@ def test_bad_inputs_are_reported_one_line_each_and_the_rest_is_processed(
     _photo(src / "empty.png", 40, 40)
     _mask(src / "empty_mask.png", 40, 40, (0, 0, 0, 0))
     capsys.readouterr()
-    done, failed = predict(_cfg([f"input={src}", f"output={out}", "model=telea"]))
+    done, failed = predict(_cfg([f"input={src}", f"out={out}", "model=telea"]))
     assert (done, failed) == (1, 4)
     assert [p.name for p in out.iterdir()] == ["good.png"]
     errors = [line for line in capsys.readouterr().err.splitlines() if line]
@@ -213,7 +219,19 @@ def test_usage_errors(tmp_path: Path) -> None:
         collect_jobs(tmp_path, tmp_path / "out", None)
     _photo(tmp_path / "x.png", 16, 16)
     with pytest.raises(UsageError, match="nothing to run"):
-        predict(_cfg([f"input={tmp_path}", f"output={tmp_path / 'out'}", "mask=center"]))
+        predict(_cfg([f"input={tmp_path}", f"out={tmp_path / 'out'}", "mask=center"]))
+
+
+def test_output_is_the_old_name_of_out(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    _photo(src / "a.png", 32, 32)
+    with caplog.at_level("WARNING", logger="inpaintgan.predict"):
+        result = predict(_cfg([f"input={src}", f"output={out}", "model=telea", "mask=center"]))
+    assert result == (1, 0) and (out / "a.png").is_file()
+    assert [r.getMessage() for r in caplog.records] == [f"output is deprecated: use out={out}"]
+    with pytest.raises(UsageError, match="give out= only"):
+        predict(_cfg([f"input={src}", f"output={out}", f"out={tmp_path / 'x'}", "model=telea"]))
 
 
 def test_cli_exit_code_1_when_a_file_fails_and_no_litter(tmp_path: Path) -> None:
@@ -223,7 +241,7 @@ def test_cli_exit_code_1_when_a_file_fails_and_no_litter(tmp_path: Path) -> None
     _mask(src / "ok_mask.png", 32, 32, (8, 8, 16, 16))
     (src / "bad.png").write_bytes(b"garbage")
     result = run_cli(
-        "inpaintgan.predict", "model=telea", f"input={src}", f"output={tmp_path / 'out'}",
+        "inpaintgan.predict", "model=telea", f"input={src}", f"out={tmp_path / 'out'}",
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
@@ -239,7 +257,7 @@ def test_a_file_that_is_not_a_checkpoint_is_one_line_error(tmp_path: Path) -> No
     not_ckpt = tmp_path / "notes.pt"
     not_ckpt.write_text("not a checkpoint")
     with pytest.raises(CheckpointError) as info:  # main() prints it and exits 2
-        predict(_cfg([f"ckpt={not_ckpt}", f"input={tmp_path}", f"output={tmp_path / 'o'}"]))
+        predict(_cfg([f"ckpt={not_ckpt}", f"input={tmp_path}", f"out={tmp_path / 'o'}"]))
     assert "notes.pt" in str(info.value) and "\n" not in str(info.value)
 
 

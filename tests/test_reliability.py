@@ -36,7 +36,8 @@ from inpaintgan.evaluate import evaluate
 from inpaintgan.inpainter import resolve_device
 from inpaintgan.io import WriteError, atomic_torch_save
 from inpaintgan.predict import predict
-from inpaintgan.train import check_config, check_resume, train
+from inpaintgan.run_checks import check_config, check_resume
+from inpaintgan.train import train
 
 
 def _broken(path: Path) -> None:

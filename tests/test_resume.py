@@ -296,7 +296,7 @@ def test_ddp_cpu_run_stopped_at_an_epoch_end_extends_exactly(
 
 # ------------------------------------------------------------- a checkpoint in use
 def test_a_checkpoint_in_use_is_named_and_its_wandb_run_is_not_shared(tmp_path: Path) -> None:
-    from inpaintgan.train import RUN_LOCK, claim_run
+    from inpaintgan.run_lock import RUN_LOCK, claim_run
 
     old_run = tmp_path / "old"
     (old_run / "checkpoints").mkdir(parents=True)

@@ -13,6 +13,8 @@ import torch
 from helpers import TINY, compose_train
 
 from inpaintgan.checkpoints import export_generator, load_generator, read_checkpoint
+from inpaintgan.errors import UsageError, UserError
+from inpaintgan.run_checks import check_config, resume_checkpoint
 from inpaintgan.train import build_module, train
 
 
@@ -63,7 +65,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path: Path) -> N
     train(compose_train([*common, "trainer.max_epochs=1"], first))
     ckpt = first / "checkpoints" / "last.ckpt"
     resumed = tmp_path / "resumed"
-    train(compose_train([*common, "trainer.max_epochs=2", f"ckpt_path={ckpt}"], resumed))
+    train(compose_train([*common, "trainer.max_epochs=2", f"ckpt={ckpt}"], resumed))
     full_rows, resumed_rows = read_metrics(full), read_metrics(resumed)
     for key in ("train/g_total", "train/d_total"):
         expected = column(full_rows, key)[2:]
@@ -72,6 +74,32 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path: Path) -> N
     steps = [int(r["step"]) for r in resumed_rows if r.get("train/g_total")]
     assert steps == [int(r["step"]) for r in full_rows if r.get("train/g_total")][2:]
     assert read_checkpoint(resumed / "checkpoints" / "last.ckpt")["global_step"] == 8
+
+
+def test_ckpt_path_is_the_old_name_of_ckpt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = compose_train([*TINY, "ckpt_path=runs/last.ckpt"], tmp_path)
+    with caplog.at_level("WARNING", logger="inpaintgan.run_checks"):
+        assert resume_checkpoint(cfg) == "runs/last.ckpt"
+    assert [r.getMessage() for r in caplog.records] == [
+        "ckpt_path is deprecated: use ckpt=runs/last.ckpt"
+    ]
+    assert (cfg.ckpt, cfg.ckpt_path) == ("runs/last.ckpt", None)  # the run records ckpt only
+    assert resume_checkpoint(compose_train(TINY, tmp_path)) is None
+    both = compose_train([*TINY, "ckpt=a.ckpt", "ckpt_path=b.ckpt"], tmp_path)
+    with pytest.raises(UsageError, match="give ckpt= only"):
+        resume_checkpoint(both)
+
+
+def test_data_size_is_checked_against_the_sizes_the_generator_declares(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"data\.size=96 .* multiple of 64, e\.g\. 64, 128, 256"):
+        check_config(compose_train([*TINY, "data.size=96", "model.generator.depth=6"], tmp_path))
+    with pytest.raises(
+        UserError, match="model.generator: depth=3 is too shallow for shift_level=3"
+    ):
+        check_config(compose_train([*TINY, "model.generator.depth=3"], tmp_path))
+    check_config(compose_train([*TINY, "data.size=96", "model.generator.shift_level=2"], tmp_path))
 
 
 def test_last_checkpoint_is_the_latest_state_even_when_the_best_is_older(tmp_path: Path) -> None:
