@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,27 @@ def run_suffix() -> str:
 OmegaConf.register_new_resolver("run_suffix", run_suffix, use_cache=True, replace=True)
 
 CONFIG_DIR: str = str(_find_config_dir())
+
+CLASSICAL_CONFIG_DIR: str = str(Path(CONFIG_DIR) / "classical" / "model")
+"""The classical fills' configs (``telea.yaml``, ``ns.yaml``, ``mean_fill.yaml``): not in
+``conf/model/``, which holds the trainable models only. The entry configs that accept
+``model=telea`` add ``conf/classical`` to their Hydra search path (``${config_dir:}``)."""
+
+# ``file://${config_dir:}/classical`` in an entry config's ``hydra.searchpath``: conf/ wherever
+# it is (a checkout or an installed wheel), so the search path never depends on the cwd.
+OmegaConf.register_new_resolver("config_dir", lambda: CONFIG_DIR, replace=True)
+
+
+def accept_plus_experiment(args: Sequence[str]) -> list[str]:
+    """``args`` with ``+experiment=NAME`` spelled ``experiment=NAME`` (anything else as is).
+
+    train.yaml lists ``experiment: null`` in its defaults, so ``experiment=NAME`` selects a
+    preset; Hydra refuses to *append* (``+``) a group its defaults already list, and
+    ``+experiment=NAME`` is the spelling of every earlier command line and script, so
+    ``python -m inpaintgan.train`` reads both the same way.
+    """
+    prefix = "+experiment="
+    return [a[1:] if a.startswith(prefix) else a for a in args]
 
 
 # ------------------------------------------------------------- checks of single values

@@ -48,7 +48,8 @@ __all__ = [
 ]
 
 CLASSICAL_MODELS = ("telea", "ns", "mean_fill")
-"""Names :func:`load_inpainter` accepts in place of a file (``conf/model/<name>.yaml``)."""
+"""Names :func:`load_inpainter` accepts in place of a file (their configs:
+``conf/classical/model/<name>.yaml``)."""
 
 DEFAULT_MAX_PIXELS = 50_000_000
 """The largest image (width x height) the Python API, ``predict`` and the demo take by
@@ -308,7 +309,7 @@ def load_inpainter(
     config), an ONNX model (through onnxruntime, an optional dependency) or a TorchScript
     file from ``python -m inpaintgan.export``; the kind is read from the file's content.
     A classical baseline's name (``telea``, ``ns``, ``mean_fill``) in place of a file builds
-    it from ``conf/model/<name>.yaml``. ``model_cfg``: a classical model config instead
+    it from ``conf/classical/model/<name>.yaml``. ``model_cfg``: a classical model config instead
     (``model=telea|ns|mean_fill`` of the commands). ``device``: ``auto`` = the GPU when there
     is one. ``max_side``: see :class:`Inpainter` (single images only; None = no limit).
     ``max_pixels``: larger images are refused (:data:`DEFAULT_MAX_PIXELS`; None = no limit).
@@ -318,9 +319,9 @@ def load_inpainter(
     target = resolve_device(device)
     ckpt = None if ckpt is None or ckpt == "" else os.fspath(ckpt)
     if ckpt in CLASSICAL_MODELS and model_cfg is None and not Path(ckpt).exists():
-        from inpaintgan.config import CONFIG_DIR
+        from inpaintgan.config import CLASSICAL_CONFIG_DIR
 
-        model_cfg, ckpt = OmegaConf.load(Path(CONFIG_DIR) / "model" / f"{ckpt}.yaml"), None
+        model_cfg, ckpt = OmegaConf.load(Path(CLASSICAL_CONFIG_DIR) / f"{ckpt}.yaml"), None
     classical = model_cfg is not None and model_cfg.get("inpainter") is not None
     if ckpt and model_cfg is not None:
         raise UsageError(

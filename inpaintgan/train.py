@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 
 import hydra
@@ -21,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import WandbLogger
 
 from inpaintgan.builders import build_module, git_commit
-from inpaintgan.config import CONFIG_DIR, build
+from inpaintgan.config import CONFIG_DIR, accept_plus_experiment, build
 from inpaintgan.errors import run_command
 from inpaintgan.launch import (
     DDP_LAUNCHER_ENV,
@@ -109,10 +110,18 @@ def run(cfg: DictConfig) -> float | None:
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> float | None:
-    """Console entry point (`python -m inpaintgan.train`); user mistakes exit 2 in one line,
-    which goes to the run's train.log too (a missing weights file is one of them)."""
+def hydra_main(cfg: DictConfig) -> float | None:
+    """The Hydra app; user mistakes exit 2 in one line, which goes to the run's train.log too
+    (a missing weights file is one of them)."""
     return run_command("train", run, cfg, also=(FileNotFoundError,), log=True)
+
+
+def main() -> None:
+    """Console entry point (`python -m inpaintgan.train`, `inpaintgan-train`). `+experiment=NAME`
+    is read as `experiment=NAME`: train.yaml lists `experiment: null`, so Hydra would refuse
+    the `+` that every earlier command line used."""
+    sys.argv = accept_plus_experiment(sys.argv)
+    hydra_main()
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=["+experiment=scenes_small", f"data.root={args.scenes}"])
+        cfg = compose("train", overrides=["experiment=scenes_small", f"data.root={args.scenes}"])
     datamodule = instantiate(
         cfg.data, mask=instantiate(cfg.mask), eval_mask=instantiate(cfg.eval_mask), seed=cfg.seed
     )

@@ -23,21 +23,41 @@ from inpaintgan.config import CONFIG_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# A model and data small enough for a CPU step in well under a second.
-TINY = [
-    "data.size=64",
-    "data.batch_size=2",
-    "data.num_workers=0",
-    "model.generator.base_channels=8",
-    "logger=csv",
-    "trainer.accelerator=cpu",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.num_sanity_val_steps=0",
-    "trainer.enable_progress_bar=false",
-    "callbacks.image_grid.every_n_batches=1",
-]
+
+def _override_value(value: object) -> str:
+    """A YAML scalar as Hydra's command line writes it (false, null, 2, cpu)."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    return str(value)
+
+
+def _overrides_of(config_file: Path) -> list[str]:
+    """The ``key=value`` overrides a ``# @package _global_`` config file stands for: its values
+    as dotted keys in file order, then its ``override /GROUP: OPTION`` entries as GROUP=OPTION."""
+    cfg = OmegaConf.to_container(OmegaConf.load(config_file))
+    groups = [
+        f"{key.split('/', 1)[1]}={option}"
+        for entry in cfg.pop("defaults", [])
+        for key, option in entry.items()
+    ]
+
+    def flat(node: dict, prefix: str) -> list[str]:
+        return [
+            item
+            for key, value in node.items()
+            for item in (
+                flat(value, f"{prefix}{key}.")
+                if isinstance(value, dict)
+                else [f"{prefix}{key}={_override_value(value)}"]
+            )
+        ]
+
+    return flat(cfg, "") + groups
+
+
+# A model and data small enough for a CPU step in well under a second: `debug=tiny`
+# (conf/debug/tiny.yaml) as key=value overrides, so tests add to it and take parts of it.
+TINY = _overrides_of(Path(CONFIG_DIR) / "debug" / "tiny.yaml")
 
 
 def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:

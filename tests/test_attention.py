@@ -42,7 +42,7 @@ def paper_generator(tmp_path: Path, squeeze: str | None) -> torch.nn.Module:
     """The ``+experiment=sample`` paper generator (1/4 width, SE at levels 2-6) as configured,
     or with ``squeeze`` overridden; the fuse convs get the N(0, 0.02) init of the other convs
     (at their zero init no gradient enters any SE block, by design: it starts as identity)."""
-    overrides = ["+experiment=sample"]
+    overrides = ["experiment=sample"]
     if squeeze is not None:
         overrides.append(f"model.generator.se_block.squeeze={squeeze}")
     torch.manual_seed(0)
@@ -78,7 +78,7 @@ def weights_and_gradients(generator, image, mask):
 
 
 def test_the_default_squeeze_is_one_that_sees_the_image(tmp_path):
-    config = compose_train(["+experiment=sample"], tmp_path).model.generator.se_block
+    config = compose_train(["experiment=sample"], tmp_path).model.generator.se_block
     assert instantiate(config)(32).squeeze in ("multi_scale", "pre_norm")
     assert ImprovedSEBlock(32).squeeze == "multi_scale"
 

@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import REPO_ROOT, run_cli
+from helpers import REPO_ROOT, TINY, run_cli
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from inpaintgan.config import CONFIG_DIR
+from inpaintgan.config import CLASSICAL_CONFIG_DIR, CONFIG_DIR, accept_plus_experiment
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
 
 
 def _compose(overrides: list[str], hydra_config: bool = False):
+    """The training config `python -m inpaintgan.train OVERRIDES` composes."""
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return compose("train", overrides=overrides, return_hydra_config=hydra_config)
 
@@ -36,17 +37,72 @@ def test_default_config_trains_paper_model_on_sample_data() -> None:
 
 @pytest.mark.parametrize("name", ["celeba", "places2"])
 def test_table1_paper_experiments_keep_the_papers_style_term(name: str) -> None:
-    cfg = _compose([f"+experiment={name}"])
+    cfg = _compose([f"experiment={name}"])
     assert cfg.loss.style_weight == pytest.approx(10.0)
     assert cfg.model.discriminator_input.mode == "hole_box"
-    ce = _compose([f"+experiment={name}_ce"])
+    ce = _compose([f"experiment={name}_ce"])
     assert ce.mask._target_.endswith("CenterMask") and ce.model.generator.predict == "center"
     assert ce.model.discriminator.image_size == 128  # D on the 128x128 center of 256
 
 
-def test_experiment_is_not_in_defaults_so_plus_experiment_works() -> None:
-    defaults = yaml.safe_load((Path(CONFIG_DIR) / "train.yaml").read_text())["defaults"]
-    assert not any("experiment" in str(entry) for entry in defaults)
+def test_experiment_and_plus_experiment_compose_the_same_config() -> None:
+    """train.yaml lists `experiment: null`, so `experiment=NAME` selects a preset; the train
+    command reads the earlier spelling `+experiment=NAME` as the same override."""
+    assert _compose([]).get("tags") == ["sample"]  # no preset by default
+    args = ["-m", "+experiment=places2,celeba", "model=ce", "+experiment_x=1"]
+    assert accept_plus_experiment(args) == ["-m", "experiment=places2,celeba", "model=ce", args[3]]
+    for name in ("places2", "sample"):
+        plain = _compose([f"experiment={name}"], True)
+        plus = _compose(accept_plus_experiment([f"+experiment={name}"]), True)
+        assert OmegaConf.to_container(plain) == OmegaConf.to_container(plus) != {}
+        assert plain.hydra.runtime.choices.experiment == name
+
+
+def test_loss_is_chosen_in_train_yaml_by_the_model_choice() -> None:
+    """`loss: ${model}` in train.yaml's defaults: each model trains with its own objective
+    (conf/loss/<model>.yaml) unless `loss=NAME` says otherwise, and an experiment that picks
+    a model picks its loss too."""
+    for model in ("paper", "shiftnet", "ce"):
+        cfg = _compose([f"model={model}"], True)
+        assert cfg.hydra.runtime.choices.loss == model
+        assert cfg.loss == OmegaConf.load(Path(CONFIG_DIR) / "loss" / f"{model}.yaml")
+    crossed = _compose(["model=shiftnet", "loss=paper"], True)
+    assert crossed.model.name == "shiftnet" and crossed.hydra.runtime.choices.loss == "paper"
+    assert crossed.loss.style_weight == 10.0
+    assert _compose(["experiment=places2_ce"], True).hydra.runtime.choices.loss == "ce"
+    assert _compose(["experiment=scenes_small", "model=ce"]).loss.reconstruction == "l2"
+
+
+def test_model_group_holds_the_trainable_models_only() -> None:
+    """conf/model/: LightningModules, each the shared base (conf/base/model.yaml) with every
+    part filled in; the classical fills live in conf/classical/model/ and still compose as
+    `model=NAME` where they are accepted (train only to refuse them)."""
+    trainable = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
+    assert trainable == ["ce", "paper", "shiftnet"]
+    for name in trainable:
+        model = _compose([f"model={name}"]).model
+        assert model.name == name and model._target_ == "inpaintgan.module.InpaintingModule"
+        assert not OmegaConf.missing_keys(model)  # name, generator, discriminator all given
+        assert model.generator._target_ and model.discriminator._target_
+    classical = sorted(p.stem for p in Path(CLASSICAL_CONFIG_DIR).glob("*.yaml"))
+    assert classical == ["mean_fill", "ns", "telea"]
+    for command in ("evaluate", "predict", "demo", "train"):
+        for name in classical:
+            with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+                model = compose(command, overrides=[f"model={name}"]).model
+            assert model.name == name and model.inpainter.method == name
+            assert model.generator is None and "_target_" not in model
+    assert "loss" not in _compose(["model=telea"])  # no objective for a classical fill
+
+
+def test_debug_tiny_is_the_tests_tiny_setup() -> None:
+    """`debug=tiny` (conf/debug/tiny.yaml) composes what helpers.TINY spells out, alone and
+    on top of an experiment (it comes after the experiment in train.yaml's defaults)."""
+    assert _compose(["debug=tiny"]) == _compose(TINY)
+    assert _compose(["experiment=places2", "debug=tiny"]) == _compose(["experiment=places2", *TINY])
+    tiny = _compose(["debug=tiny"])
+    assert tiny.data.size == 64 and tiny.trainer.limit_train_batches == 2
+    assert "wandb" not in tiny.logger and _compose([]).data.size == 128  # only when asked
 
 
 TABLE1_EXPERIMENTS = [n for n in EXPERIMENTS if n.split("_")[0] in ("celeba", "places2")]
@@ -54,7 +110,7 @@ TABLE1_EXPERIMENTS = [n for n in EXPERIMENTS if n.split("_")[0] in ("celeba", "p
 
 @pytest.mark.parametrize("name", TABLE1_EXPERIMENTS)
 def test_every_table1_experiment_composes(name: str) -> None:
-    cfg = _compose([f"+experiment={name}"])
+    cfg = _compose([f"experiment={name}"])
     assert cfg.data.size == 256
     dataset, _, variant = name.partition("_")
     assert dataset in cfg.data.source._target_.lower()
@@ -63,7 +119,7 @@ def test_every_table1_experiment_composes(name: str) -> None:
 
 def test_make_train_experiment_is_small_scale_with_style_off() -> None:
     """`make train` = +experiment=sample: 1/4 width, a batch budget, style off (random VGG)."""
-    cfg = _compose(["+experiment=sample"])
+    cfg = _compose(["experiment=sample"])
     assert "sample" in cfg.data.source._target_.lower() and cfg.model.name == "paper"
     assert cfg.loss.style_weight == 0 and cfg.loss.hole_weight > 0
     assert cfg.model.generator.base_channels == 16 and cfg.max_batches > 0
@@ -72,7 +128,7 @@ def test_make_train_experiment_is_small_scale_with_style_off() -> None:
 
 
 def test_small_scale_results_experiment_composes() -> None:
-    cfg = _compose(["+experiment=scenes_small", "model=shiftnet"])
+    cfg = _compose(["experiment=scenes_small", "model=shiftnet"])
     assert cfg.data.size == 128 and cfg.model.name == "shiftnet"
     assert cfg.max_batches > 0 and "folder" in cfg.data.source._target_.lower()
 
@@ -104,6 +160,9 @@ def test_cli_prints_composed_experiment_config() -> None:
     printed = yaml.safe_load(result.stdout)
     assert printed["model"]["name"] == "paper"
     assert printed["data"]["size"] == 256
+    plain = run_cli("inpaintgan.train", "experiment=places2", "--cfg", "job")
+    assert plain.returncode == 0, plain.stderr
+    assert yaml.safe_load(plain.stdout) == printed  # both spellings, one config
 
 
 def test_cli_help_lists_groups() -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 from PIL import Image
 
 from inpaintgan.config import CONFIG_DIR
@@ -39,16 +39,52 @@ def _compose(overrides: list[str], config: str = "train", hydra: bool = False):
 
 
 def test_every_table1_experiment_is_a_table1_experiment() -> None:
+    """The six train with the batch-32 protocol (conf/base/table1.yaml); no other preset does."""
     found = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
     assert set(TABLE1) <= set(found)
     for name in found:
-        text = (Path(CONFIG_DIR) / "experiment" / f"{name}.yaml").read_text()
-        assert ("/protocol: batch32" in text) == (name in TABLE1), name
+        choices = _compose([f"experiment={name}"], hydra=True).hydra.runtime.choices
+        assert (choices.get("protocol") == "batch32") == (name in TABLE1), name
+
+
+def _differences(a, b, prefix: str = "") -> set[str]:
+    """The dotted keys whose values differ between two composed configs (top-down)."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return set() if a == b else {prefix.rstrip(".")}
+    keys = set(a) | set(b)
+    return {d for k in keys for d in _differences(a.get(k), b.get(k), f"{prefix}{k}.")}
+
+
+def _composed(name: str) -> dict:
+    return OmegaConf.to_container(_compose([f"experiment={name}", "data.root=/data"]))
+
+
+def _top(differences: set[str]) -> set[str]:
+    return {d.split(".")[0] for d in differences}
+
+
+@pytest.mark.parametrize("dataset", ["places2", "celeba"])
+def test_table1_experiments_of_a_data_set_differ_only_in_the_model(dataset: str) -> None:
+    """Each Table-1 experiment is the shared base plus its data set and model: the three of
+    a data set differ in the model, its loss, the tags and (ce) the center training mask."""
+    paper = _composed(dataset)
+    assert _top(_differences(paper, _composed(f"{dataset}_shiftnet"))) == {"model", "loss", "tags"}
+    ce = _top(_differences(paper, _composed(f"{dataset}_ce")))
+    assert ce == {"model", "loss", "tags", "mask"}
+
+
+@pytest.mark.parametrize("model", ["", "_shiftnet", "_ce"])
+def test_table1_experiments_of_a_model_differ_only_in_the_data_set(model: str) -> None:
+    """places2 and celeba runs of one model share everything but the data set, the tags and
+    how often they validate (per epoch: Places365 is 11x larger)."""
+    differ = _differences(_composed(f"places2{model}"), _composed(f"celeba{model}"))
+    assert _top(differ) == {"data", "tags", "trainer"}
+    assert {d for d in differ if d.startswith("trainer")} == {"trainer.val_check_interval"}
 
 
 @pytest.mark.parametrize("name", TABLE1)
 def test_default_protocol_is_batch_32_per_gpu_with_a_fixed_val_subset(name: str) -> None:
-    cfg = _compose([f"+experiment={name}"])
+    cfg = _compose([f"experiment={name}"])
     assert cfg.data.size == 256 and cfg.data.batch_size == 32
     assert cfg.data.eval_batch_size in (None, 32)
     assert cfg.data.val_subset == 2000
@@ -66,12 +102,12 @@ def test_default_protocol_is_batch_32_per_gpu_with_a_fixed_val_subset(name: str)
 
 @pytest.mark.parametrize("name", TABLE1)
 def test_literal_protocol_is_the_reference_batch_1(name: str) -> None:
-    cfg = _compose([f"+experiment={name}", "protocol=literal"])
+    cfg = _compose([f"experiment={name}", "protocol=literal"])
     assert cfg.data.batch_size == 1 and cfg.data.eval_batch_size == 1
     assert cfg.data.val_subset is None
     assert cfg.trainer.val_check_interval == 5000
     assert cfg.optim.generator.lr == pytest.approx(REFERENCE_LR)
-    default = _compose([f"+experiment={name}"])
+    default = _compose([f"experiment={name}"])
     for key in ("model", "loss", "mask", "eval_mask"):  # only the protocol differs
         assert cfg[key] == default[key], key
     assert cfg.data.size == default.data.size and cfg.trainer.max_epochs == 30
@@ -80,7 +116,7 @@ def test_literal_protocol_is_the_reference_batch_1(name: str) -> None:
 def test_command_line_still_wins_over_the_protocol() -> None:
     cfg = _compose(
         [
-            "+experiment=places2",
+            "experiment=places2",
             "trainer=ddp",
             "trainer.devices=8",
             "data.batch_size=16",
@@ -118,7 +154,7 @@ def places(tmp_path: Path) -> Path:
 
 def test_experiment_data_module_validates_on_the_subset_and_tests_on_all(places: Path) -> None:
     cfg = _compose(
-        ["+experiment=places2", f"data.root={places}", "data.val_subset=4", "data.num_workers=0"]
+        ["experiment=places2", f"data.root={places}", "data.val_subset=4", "data.num_workers=0"]
     )
     dm = instantiate(cfg.data, mask=instantiate(cfg.mask), eval_mask=instantiate(cfg.eval_mask))
     dm.setup("fit")
@@ -135,7 +171,7 @@ def _evaluate_overrides(command: str) -> list[str]:
 
 def test_evaluation_command_scores_the_whole_test_split(places: Path, tmp_path: Path) -> None:
     train_cfg = _compose(  # with hydra: its recorded choices name the data group
-        ["+experiment=places2_shiftnet", f"data.root={places}", "data.resolution=small"], hydra=True
+        ["experiment=places2_shiftnet", f"data.root={places}", "data.resolution=small"], hydra=True
     )
     with open_dict(train_cfg):
         train_cfg.paths.output_dir = str(tmp_path / "run dir")  # a space: quoted
@@ -158,7 +194,7 @@ def test_evaluation_command_scores_the_whole_test_split(places: Path, tmp_path: 
 
 
 def test_evaluation_command_keeps_a_non_default_center_hole(tmp_path: Path) -> None:
-    train_overrides = ["+experiment=celeba_ce", "+eval_mask.overlap=4", "data.root=/data/celeba"]
+    train_overrides = ["experiment=celeba_ce", "+eval_mask.overlap=4", "data.root=/data/celeba"]
     cfg = _compose(train_overrides, hydra=True)
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path)
@@ -170,7 +206,7 @@ def test_evaluation_command_keeps_a_non_default_center_hole(tmp_path: Path) -> N
 
 
 def test_log_evaluation_command_prefers_best_then_last(tmp_path: Path, caplog) -> None:
-    cfg = _compose(["+experiment=celeba", "data.root=/data/celeba"], hydra=True)
+    cfg = _compose(["experiment=celeba", "data.root=/data/celeba"], hydra=True)
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path)
     best = SimpleNamespace(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 import torch
+from helpers import compose_config
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 import inpaintgan.config  # noqa: F401  (registers the ${d_input_size:...} resolver)
 from inpaintgan.models import (
@@ -24,8 +23,6 @@ from inpaintgan.models.base import complexity, init_weights
 from inpaintgan.models.discriminators import DiscriminatorInput
 from inpaintgan.models.unet import UpBlock, resolve_depth
 from inpaintgan.models.vgg import VGG16_LAYERS, _vgg16_features
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def center_mask(batch: int, size: int) -> torch.Tensor:
@@ -278,9 +275,8 @@ def test_vgg_bad_layer_name():
 # ------------------------------------------------------------------------------- configs
 @pytest.mark.parametrize("name", ["paper", "shiftnet", "ce"])
 def test_model_configs_instantiate(name):
-    cfg = OmegaConf.load(CONF / "model" / f"{name}.yaml")
-    cfg = OmegaConf.merge({"data": {"size": 64}}, {"model": cfg})
-    assert cfg.model.defaults == [{"/loss@_global_.loss": name}]
+    cfg = compose_config("train", [f"model={name}", "data.size=64"], hydra=True)
+    assert cfg.hydra.runtime.choices.loss == name  # each model trains with its own loss
     small = {"base_channels": 4, "max_channels": 8}
     if name == "ce":
         small["bottleneck_channels"] = 8

@@ -56,7 +56,7 @@ def test_demo_address_is_its_config() -> None:
 
 def test_make_train_settings_are_the_sample_experiment() -> None:
     side, batches, batch = stated(r"at (\d+)×\1, 1/4 width, ([\d,]+) batches of (\d+)")
-    cfg = config("train", ["+experiment=sample"])
+    cfg = config("train", ["experiment=sample"])
     assert int(side) == cfg.data.size
     assert int(batches.replace(",", "")) == cfg.max_batches
     assert int(batch) == cfg.data.batch_size
@@ -77,7 +77,7 @@ def test_bare_train_command_settings() -> None:
 def test_progress_line_interval_is_the_callbacks_config() -> None:
     (every,) = stated(r"`callbacks\.progress\.every_n_batches` \((\d+)\)")
     (tour,) = stated(r"a plain line every (\d+) batches, also in the run's `train\.log`")
-    cfg = config("train", ["+experiment=sample"])
+    cfg = config("train", ["experiment=sample"])
     assert int(every) == int(tour) == cfg.callbacks.progress.every_n_batches
 
 

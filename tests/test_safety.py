@@ -497,7 +497,7 @@ def test_train_on_a_gpu_experiment_without_a_gpu_says_so_in_one_line(
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr("inpaintgan.train.build_loggers", lambda *a, **k: pytest.fail("logger"))
-    cfg = compose_train(["+experiment=places2", f"data.root={tmp_path}"], tmp_path / "run")
+    cfg = compose_train(["experiment=places2", f"data.root={tmp_path}"], tmp_path / "run")
     with pytest.raises(UserError) as caught:
         train(cfg)
     message = str(caught.value)

@@ -1,7 +1,7 @@
-"""The inpainters a demo offers: checkpoints and the classical methods of ``conf/model``.
+"""The inpainters a demo offers: checkpoints and the classical methods of ``conf/classical``.
 
-A classical method is a ``conf/model/<name>.yaml`` with an ``inpainter`` key (telea, ns,
-mean_fill); it is read with OmegaConf and built by :func:`inpaintgan.inpainter.load_inpainter`
+A classical method is a ``conf/classical/model/<name>.yaml`` with an ``inpainter`` key (telea,
+ns, mean_fill); it is read with OmegaConf and built by :func:`inpaintgan.inpainter.load_inpainter`
 like any other model config.
 """
 
@@ -12,17 +12,18 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from inpaintgan.config import CONFIG_DIR
+from inpaintgan.config import CLASSICAL_CONFIG_DIR
 from inpaintgan.errors import UsageError
 from inpaintgan.inpainter import Inpainter, load_inpainter
 
 __all__ = ["classical_configs", "load_inpainters", "unique_labels"]
 
 
-def classical_configs(config_dir: str | Path = CONFIG_DIR) -> dict[str, DictConfig]:
-    """``{name: model config}`` of every ``model/*.yaml`` with an ``inpainter`` key, by name."""
+def classical_configs(folder: str | Path = CLASSICAL_CONFIG_DIR) -> dict[str, DictConfig]:
+    """``{name: model config}`` of every ``*.yaml`` in ``folder`` (conf/classical/model/) with
+    an ``inpainter`` key, by name."""
     found = {}
-    for path in sorted(Path(config_dir, "model").glob("*.yaml")):
+    for path in sorted(Path(folder).glob("*.yaml")):
         cfg = OmegaConf.load(path)
         if isinstance(cfg, DictConfig) and cfg.get("inpainter") is not None:
             found[path.stem] = cfg
