@@ -20,13 +20,7 @@ from omegaconf import DictConfig
 
 from inpaintgan.config import CONFIG_DIR
 from inpaintgan.errors import run_command
-from inpaintgan.evaluation import (  # noqa: F401 - the command's API, re-exported
-    check_options,
-    check_out,
-    default_split,
-    evaluate,
-    print_summary,
-)
+from inpaintgan.evaluation import evaluate, print_summary
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="evaluate", version_base="1.3")

@@ -40,6 +40,7 @@ from inpaintgan.metrics import (
     ssim_per_image,
 )
 from inpaintgan.perceptual import (
+    FID_UNBIASED_IMAGES,
     LPIPS,
     FrechetInceptionDistance,
     InceptionFeatures,
@@ -51,8 +52,6 @@ METRICS = ("psnr", "ssim", "lpips", "fid")
 (they cost nothing); LPIPS and FID only when named, and then never without their weights."""
 PER_IMAGE = ("psnr", "ssim", "hole_psnr", "hole_l1", "hole_ratio")
 SPLITS = ("train", "val", "test", "all")
-FID_UNBIASED_IMAGES = 10_000
-"""Below this many images FID is biased upwards (Chong & Forsyth 2020); reports say so."""
 
 
 def default_split(datamodule: Any) -> str:

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from inpaintgan.errors import UsageError
 
 __all__ = [
+    "FID_UNBIASED_IMAGES",
     "FID_WEIGHTS",
     "LPIPS_WEIGHTS",
     "PERCEPTUAL_METRICS",
@@ -73,6 +74,9 @@ FID_WEIGHTS = WeightsFile(
     "torch-fidelity's Inception v3 (TF port)",
 )
 PERCEPTUAL_METRICS = {"lpips": LPIPS_WEIGHTS, "fid": FID_WEIGHTS}
+FID_UNBIASED_IMAGES = 10_000
+"""Below this many images FID is biased upwards (it shrinks with the image count; Chong &
+Forsyth 2020): evaluate's summary and the report's tables say so."""
 
 
 def hub_file(name: str) -> Path:

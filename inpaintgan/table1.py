@@ -33,6 +33,7 @@ from inpaintgan.comparison import pair_header, paired_difference, read_per_image
 from inpaintgan.config import build
 from inpaintgan.errors import ReportError
 from inpaintgan.io import check_outputs, write_atomically
+from inpaintgan.perceptual import FID_UNBIASED_IMAGES
 
 log = logging.getLogger(__name__)
 
@@ -278,8 +279,6 @@ BUCKET_METRICS = (
     ("fid", "FID", 1),
 )
 """The column group of each hole-ratio bucket: key, heading, digits."""
-FID_UNBIASED_IMAGES = 10_000
-"""Below this many images FID is biased upwards (it shrinks with the image count)."""
 
 
 def _bucket_title(name: str) -> str:

@@ -1,4 +1,4 @@
-"""Paired comparisons (inpaintgan.comparison) and the report's seed / pair tables."""
+"""Paired comparisons (inpaintgan.comparison) and the report's seed / pair tables (table1)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from scipy import stats
 
 from inpaintgan.comparison import paired_difference, two_level_interval
-from inpaintgan.report import ReportError, report
+from inpaintgan.errors import ReportError
+from inpaintgan.table1 import report
 
 PHOTOS = ["a", "b", "c", "d"]
 

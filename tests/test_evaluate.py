@@ -22,12 +22,12 @@ from torch import nn
 import inpaintgan.evaluation as evaluation_module
 from inpaintgan.checkpoints import CheckpointError
 from inpaintgan.data import image_to_float
-from inpaintgan.errors import UsageError
-from inpaintgan.evaluate import evaluate
+from inpaintgan.errors import ReportError, UsageError
+from inpaintgan.evaluation import evaluate
 from inpaintgan.inpainter import Inpainter, load_inpainter
 from inpaintgan.metrics import PSNR_CAP
 from inpaintgan.models.base import GeneratorOutput
-from inpaintgan.report import ReportError, report
+from inpaintgan.table1 import report
 
 
 @pytest.fixture(autouse=True)

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from inpaintgan.checkpoints import CheckpointError, checkpoint_metadata
 from inpaintgan.config import CONFIG_DIR
 from inpaintgan.errors import InputError, UserError
-from inpaintgan.evaluate import evaluate
+from inpaintgan.evaluation import evaluate
 from inpaintgan.exporting import (
     TOLERANCE,
     ExportableInpainter,

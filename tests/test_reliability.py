@@ -32,7 +32,7 @@ from inpaintgan.data.datasets import InpaintingDataset
 from inpaintgan.data.images import DataError
 from inpaintgan.data.masks import CenterMask, FolderMask
 from inpaintgan.errors import UsageError, UserError, find_user_error, log_to_files
-from inpaintgan.evaluate import evaluate
+from inpaintgan.evaluation import evaluate
 from inpaintgan.inpainter import resolve_device
 from inpaintgan.io import WriteError, atomic_torch_save
 from inpaintgan.predict import predict
