@@ -4,10 +4,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install train test lint format sweep clean
+.PHONY: help install train test test-fast lint format sweep clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,15 @@ train: install  ## train the paper model on the embedded sample photos (CPU, a f
 	$(PY) -m inpaintgan.train +experiment=sample $(ARGS)
 
 TESTS ?= tests notebooks/quickstart.ipynb
+# pytest-xdist workers: one per core (JOBS=0 runs in this process, e.g. for pdb)
+JOBS  ?= auto
+XDIST := -n $(JOBS) --dist loadfile
 
-test: install  ## run the test suite and execute the quickstart notebook (nbmake)
-	$(PY) -m pytest -q --nbmake $(TESTS) $(ARGS)
+test: install  ## the whole suite on every core, incl. the slow tests and the quickstart notebook (nbmake)
+	$(PY) -m pytest -q $(XDIST) --nbmake $(TESTS) $(ARGS)
+
+test-fast: install  ## the fast lane: every test not marked slow (no training, CLI, DDP, browser), under 2 minutes
+	$(PY) -m pytest -q $(XDIST) -m "not slow" tests $(ARGS)
 
 lint: install  ## ruff
 	$(VENV)/bin/ruff check inpaintgan tests

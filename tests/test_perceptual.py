@@ -75,7 +75,8 @@ def test_fid_of_a_set_with_itself_is_about_zero_and_matches_torchmetrics(
     fid.update("other", other)
     scale = float(fid._gaussian(fid.REAL)[1].trace())  # the size of the features' spread
     assert abs(fid.compute("same")) < 1e-3 * scale
-    assert fid.compute("other") > 0.05 * scale
+    other_fid = fid.compute("other")  # (a 2048x2048 matrix square root: computed once)
+    assert other_fid > 0.05 * scale
     assert fid.count("same") == 3
 
     reference = TorchmetricsFID(
@@ -83,7 +84,7 @@ def test_fid_of_a_set_with_itself_is_about_zero_and_matches_torchmetrics(
     )
     reference.update(real, real=True)
     reference.update(other, real=False)
-    assert fid.compute("other") == pytest.approx(float(reference.compute()), rel=1e-3)
+    assert other_fid == pytest.approx(float(reference.compute()), rel=1e-3)
 
 
 def test_fid_needs_two_images_per_set(random_inception: Path) -> None:
