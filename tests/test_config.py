@@ -209,6 +209,16 @@ def test_configs_are_found_after_a_non_editable_install(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert yaml.safe_load(result.stdout)["model"]["name"] == "paper"
+    telea = run_cli(  # conf/classical on the search path of an installed wheel too
+        "inpaintgan.evaluate",
+        "model=telea",
+        "--cfg",
+        "job",
+        cwd=elsewhere,
+        env={"PYTHONPATH": str(site), "PYTHONSAFEPATH": "1"},
+    )
+    assert telea.returncode == 0, telea.stderr
+    assert yaml.safe_load(telea.stdout)["model"]["inpainter"]["method"] == "telea"
     where = run_cli(
         "inpaintgan.config", cwd=elsewhere, env={"PYTHONPATH": str(site), "PYTHONSAFEPATH": "1"}
     )
