@@ -69,8 +69,11 @@ SLOW: dict[str, set[str]] = {
         "test_lpips_is_computed_from_the_weights_in_the_hub_cache",
     },
     "test_experiments.py": {"test_every_table1_experiment_is_a_table1_experiment"},
-    "test_export.py": {
+    "test_export.py": {  # the tests of the ONNX / TorchScript exports (made once, ~20 s)
         "test_exports_equal_the_generator_on_unseen_masks_batches_and_sizes",
+        "test_files_are_told_apart_by_content_and_foreign_ones_are_one_line",
+        "test_missing_onnxruntime_is_one_line_naming_it",
+        "test_evaluate_and_predict_give_the_checkpoints_numbers_and_pixels",
         "test_import_inpaintgan_is_light",
         "test_cli_exports_torchscript_and_bad_requests_are_refused",
     },
