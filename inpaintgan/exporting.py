@@ -18,7 +18,8 @@ is written. ``onnx``, ``onnxscript`` and ``onnxruntime`` are optional dependenci
 ``export`` extra); a missing one is a one-line error naming it.
 
 :func:`file_format` tells the three kinds of model file apart by their content;
-``inpaintgan.inpainter.load_inpainter`` dispatches on it.
+``inpaintgan.inpainter.load_inpainter`` dispatches on it. :func:`export_model` is the
+library behind the command ``python -m inpaintgan.export`` (``export.py``, options only).
 """
 
 from __future__ import annotations

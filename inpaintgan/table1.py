@@ -251,9 +251,10 @@ def build_table(
     datasets = list(PUBLISHED_DATASETS) if published else []
     datasets += sorted({r["data"] for r in runs} - set(datasets))
     rows: dict[tuple[str, str], dict[str, list[tuple[float, float]]]] = {}
-    if published:  # the paper gives SSIM with two decimals: shown as published
+    if published:
         for model, values in PUBLISHED.items():
             rows[(f"{model} (published)", "center")] = {d: [v] for d, v in values.items()}
+    published_rows = set(rows)
     for run in runs:
         label = run_label(run)
         key = (f"{label} (ours)" if label in PUBLISHED else label, run["mask"])
@@ -263,7 +264,8 @@ def build_table(
     header = ["model", "mask"] + [f"PSNR {t}" for t in titles] + [f"SSIM {t}" for t in titles]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (model, mask), values in rows.items():
-        ssim_digits = 2 if model.endswith("(published)") else 3
+        # the paper gives SSIM with two decimals: shown as published
+        ssim_digits = 2 if (model, mask) in published_rows else 3
         psnr = [_cell_value([v[0] for v in values.get(d, [])] or [None], 2) for d in datasets]
         ssim = [
             _cell_value([v[1] for v in values.get(d, [])] or [None], ssim_digits) for d in datasets
