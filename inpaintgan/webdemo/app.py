@@ -241,8 +241,8 @@ def create_app(
         start = time.perf_counter()
         try:
             with run_lock:
-                image, hole = array_to_batch(photo), array_to_batch(painted)
-                result = inpaint_any_size(chosen, image, hole, max_side)
+                batch, hole = array_to_batch(photo), array_to_batch(painted)
+                result = inpaint_any_size(chosen, batch, hole, max_side)
         except Exception as err:  # a bug or out of memory: one line here, details in the log
             log.exception("inpainting with %s failed", model)
             if chosen.device.type == "cuda":
