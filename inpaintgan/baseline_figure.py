@@ -30,9 +30,9 @@ from inpaintgan.callbacks import GRID_PADDING, add_column_labels, masked_input_v
 from inpaintgan.classical import ClassicalInpainter
 from inpaintgan.data.datamodule import to_float_batch
 from inpaintgan.io import atomic_file
-from inpaintgan.loggers import to_uint8_image
 from inpaintgan.metrics import psnr_per_image, ssim_per_image
 from inpaintgan.models.base import composite
+from inpaintgan.pixels import to_uint8_image
 
 __all__ = ["BaselineFigure", "compare_with_baselines"]
 

@@ -27,9 +27,9 @@ from torchvision.utils import make_grid
 
 from inpaintgan.data.datamodule import to_float_batch
 from inpaintgan.io import atomic_file
-from inpaintgan.loggers import to_uint8_image
 from inpaintgan.models.base import composite
 from inpaintgan.module import epoch_finished
+from inpaintgan.pixels import to_uint8_image
 
 log = logging.getLogger(__name__)
 
