@@ -12,12 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import run_cli
-from hydra import compose, initialize_config_dir
+from helpers import compose_config, run_cli
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from inpaintgan.config import CONFIG_DIR
 from inpaintgan.perf import PARTS, count_flops, format_table, run_bench
 from inpaintgan.perf import flops as perf_flops
 from inpaintgan.perf.peaks import GPU_PEAKS, lookup_gpu, math_mode, mfu, spec_peak
@@ -45,8 +43,7 @@ TINY = [
 
 
 def compose_bench(overrides: list[str]) -> DictConfig:
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="bench", overrides=overrides)
+    return compose_config("bench", overrides)
 
 
 def _positive(entry: dict, *keys: str) -> None:

@@ -6,11 +6,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from helpers import compose_config
 from hydra.utils import instantiate
 
 from inpaintgan.classical import ClassicalInpainter
-from inpaintgan.config import CONFIG_DIR
 
 
 def _batch(height: int = 37, width: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,8 +52,7 @@ def test_unknown_method_is_refused() -> None:
 
 @pytest.mark.parametrize("name", ["telea", "ns"])
 def test_model_configs_build_the_baseline_and_carry_no_generator(name: str) -> None:
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="evaluate", overrides=[f"model={name}"])
+    cfg = compose_config("evaluate", [f"model={name}"])
     assert cfg.model.name == name
     assert cfg.model.generator is None  # what training checks to refuse a baseline
     inpainter = instantiate(cfg.model.inpainter)

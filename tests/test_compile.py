@@ -11,19 +11,16 @@ from __future__ import annotations
 import pytest
 import torch
 import torch._dynamo
-from hydra import compose, initialize_config_dir
+from helpers import compose_config
 from hydra.utils import instantiate
 
-from inpaintgan.config import CONFIG_DIR
 from inpaintgan.models.base import composite
 
 
 def tiny_generator(model: str) -> torch.nn.Module:
     """The configured generator of ``model`` at 64², width 8."""
     overrides = [f"model={model}", "data.size=64", "model.generator.base_channels=8"]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
-    return instantiate(cfg.model.generator).eval()
+    return instantiate(compose_config("train", overrides).model.generator).eval()
 
 
 def holes(batch: int = 2, size: int = 64) -> list[torch.Tensor]:

@@ -14,11 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from helpers import compose_config
 from omegaconf import DictConfig
 from torch import nn
 
-from inpaintgan.config import CONFIG_DIR
 from inpaintgan.data import to_float_batch
 from inpaintgan.models.shift import shift_known_to_hole
 from inpaintgan.perf import run_bench
@@ -47,8 +46,7 @@ SMALL = [
 
 
 def bench_config(*overrides: str) -> DictConfig:
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="bench", overrides=[*SMALL, f"device={DEVICE}", *overrides])
+    return compose_config("bench", [*SMALL, f"device={DEVICE}", *overrides])
 
 
 def small_parts(precision: str) -> tuple[Parts, dict]:

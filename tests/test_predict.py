@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import compose_predict as _cfg
 from helpers import make_tiny_checkpoint, run_cli
-from hydra import compose, initialize_config_dir
 from PIL import Image
 from torch import nn
 
 from inpaintgan.checkpoints import CheckpointError
-from inpaintgan.config import CONFIG_DIR
 from inpaintgan.data.datasets import sample_root
 from inpaintgan.data.masks import CenterMask
 from inpaintgan.errors import UsageError
@@ -47,11 +46,6 @@ def _mask(path: Path, width: int, height: int, box: tuple[int, int, int, int]) -
     mask[top:bottom, left:right] = 255
     Image.fromarray(mask).save(path)
     return mask > 0
-
-
-def _cfg(overrides: list[str]):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="predict", overrides=["device=cpu", *overrides])
 
 
 def _read(path: Path) -> np.ndarray:

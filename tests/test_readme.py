@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hydra import compose, initialize_config_dir
+from helpers import compose_config
 from omegaconf import OmegaConf
 
 from inpaintgan.config import CONFIG_DIR
@@ -20,8 +20,7 @@ FLAT = re.sub(r"\s+", " ", README)  # statements wrap across lines
 
 
 def config(name: str, overrides: list[str] | None = None) -> Any:
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name=name, overrides=overrides or [])
+    return compose_config(name, overrides)
 
 
 def stated(pattern: str) -> tuple[str, ...]:

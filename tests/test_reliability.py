@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import torch
 from helpers import TINY, compose_train, make_tiny_checkpoint, run_cli
+from helpers import compose_predict as _predict_cfg
 from helpers import noise_photo as _photo
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
@@ -75,11 +76,6 @@ def test_two_runs_started_in_the_same_second_get_different_folders(
 
 
 # ------------------------------------------------------ 2. outputs never replace inputs
-def _predict_cfg(overrides: list[str]):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="predict", overrides=["device=cpu", *overrides])
-
-
 def test_predict_refuses_an_output_that_is_or_holds_an_input(tmp_path: Path) -> None:
     src = tmp_path / "photos"
     src.mkdir()

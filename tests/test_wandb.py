@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import wandb
-from helpers import TINY, compose_train, run_cli
+from helpers import TINY, compose_config, compose_train, run_cli
 from omegaconf import OmegaConf
 from PIL import Image
 
@@ -345,9 +345,6 @@ def test_evaluate_logs_metrics_and_a_per_image_table_with_thumbnails(
     import csv
     import json
 
-    from hydra import compose, initialize_config_dir
-
-    from inpaintgan.config import CONFIG_DIR
     from inpaintgan.evaluate import evaluate
 
     monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb_data"))  # artifact staging
@@ -363,8 +360,7 @@ def test_evaluate_logs_metrics_and_a_per_image_table_with_thumbnails(
         "wandb.thumbnail_size=48",
         "wandb.tags=[table1]",
     ]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="evaluate", overrides=overrides, return_hydra_config=True)
+    cfg = compose_config("evaluate", overrides, hydra=True)
     summary = evaluate(cfg, cfg.hydra.runtime.choices)
     assert wandb.run is None
     run = only_offline_run(tmp_path / "eval")
