@@ -125,10 +125,6 @@ def one_of(value: Any, key: str, allowed: Iterable[Any]) -> Any:
     raise UsageError(f"{key}={value}: must be one of {', '.join(str(o) for o in options)}")
 
 
-if __name__ == "__main__":
-    print(CONFIG_DIR)
-
-
 def build(node: Any, key: str, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate(node, **kwargs)`` of the option ``key`` (``mask``, ``data``)
     whose refusal of a value is one UsageError line naming the key (``mask: fraction must be
@@ -148,3 +144,7 @@ def build(node: Any, key: str, **kwargs: Any) -> Any:
         if isinstance(cause, ValueError | TypeError):
             raise UsageError(f"{key}: {one_line(cause)}") from err
         raise
+
+
+if __name__ == "__main__":
+    print(CONFIG_DIR)

@@ -5,7 +5,7 @@ The pairing rules: ``name.(png|jpg|jpeg|webp|bmp)`` goes with ``name_mask.png`` 
 and is not an input itself; a single image takes ``mask_file=`` or its ``name_mask.png``;
 each result is ``out/name.png`` (``name_jpg.png`` when two inputs share a stem), or ``out``
 itself for a single image and a ``.png`` target (:func:`collect_jobs`). The output checks:
-no result may replace an input or mix with a user's files (:func:`check_outputs`).
+no result may replace an input or mix with a user's files (:func:`check_prediction_outputs`).
 :func:`read_pair` reads one image and its mask (or draws one from the mask config), refusing
 a mask of another size or without a hole in one line.
 """
@@ -24,7 +24,7 @@ from inpaintgan.io import check_outputs as check_writes
 from inpaintgan.io import same_path
 from inpaintgan.pixels import array_to_batch
 
-__all__ = ["MASK_SUFFIX", "Job", "check_outputs", "collect_jobs", "read_pair"]
+__all__ = ["MASK_SUFFIX", "Job", "check_prediction_outputs", "collect_jobs", "read_pair"]
 
 MASK_SUFFIX = "_mask"
 
@@ -54,7 +54,7 @@ def _mask_beside(image: Path) -> Path | None:
 def _output_names(images: list[Path]) -> list[str]:
     """``name.png`` per image; stems shared by two files keep their extension (a_jpg.png).
     Two images may still map to one name (``a.jpg`` + ``a_jpg.png``, ``b.jpg`` + ``b.JPG``):
-    :func:`check_outputs` refuses those, naming both."""
+    :func:`check_prediction_outputs` refuses those, naming both."""
     stems = [p.stem for p in images]
     return [
         f"{p.stem}_{p.suffix[1:].lower()}.png" if stems.count(p.stem) > 1 else f"{p.stem}.png"
@@ -93,7 +93,9 @@ def collect_jobs(input: str | Path, out: str | Path, mask_file: str | Path | Non
     return [Job(p, _mask_beside(p), output / n) for p, n in zip(images, names, strict=True)]
 
 
-def check_outputs(jobs: list[Job], input: str | Path, out: str | Path, overwrite: bool) -> None:
+def check_prediction_outputs(
+    jobs: list[Job], input: str | Path, out: str | Path, overwrite: bool
+) -> None:
     """Refuse (UsageError, one line) outputs that would replace or mix with a user's files.
 
     An output *folder* may not be, or hold, an input (``out=`` the input folder, or the

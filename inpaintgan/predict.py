@@ -29,7 +29,7 @@ from omegaconf import DictConfig
 from inpaintgan.config import CONFIG_DIR, build, whole_number
 from inpaintgan.errors import ImageLoadError, InputError, UsageError, run_command
 from inpaintgan.inpainter import inpaint_any_size, load_inpainter, save_png
-from inpaintgan.pairing import check_outputs, collect_jobs, read_pair
+from inpaintgan.pairing import check_prediction_outputs, collect_jobs, read_pair
 
 log = logging.getLogger("inpaintgan.predict")
 
@@ -67,7 +67,7 @@ def predict(cfg: DictConfig) -> tuple[int, int]:
     whole_number(cfg.get("max_side"), "max_side", none=True)
     whole_number(cfg.get("seed", 0), "seed", minimum=0)
     jobs = collect_jobs(cfg.input, out, cfg.get("mask_file"))
-    check_outputs(jobs, cfg.input, out, bool(cfg.get("overwrite", False)))
+    check_prediction_outputs(jobs, cfg.input, out, bool(cfg.get("overwrite", False)))
     inpainter = load_inpainter(
         cfg.get("ckpt"), cfg.get("model"), cfg.get("device", "auto"), max_pixels=max_pixels
     )
