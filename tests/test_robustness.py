@@ -85,3 +85,28 @@ def test_matrix_markdown_marks_the_best_row_of_each_column() -> None:
     assert "(0, 10] %" in table.splitlines()[0]
     lpips = matrix_markdown(Matrix("lpips", ["a", "b"], ["center"], [[0.2], [0.1]]))
     assert "| b | **0.100** |" in lpips
+
+
+def test_heatmap_colours_each_cell_against_its_column() -> None:
+    """A column's difficulty must not decide the colour: the rows are what the map compares."""
+    import numpy as np
+
+    from inpaintgan.robustness import column_means
+
+    data = np.array([[20.0, 30.0, np.nan], [22.0, 34.0, np.nan], [np.nan, 35.0, np.nan]])
+    means = column_means(data)
+    assert means.shape == (1, 3)
+    assert means[0, 0] == pytest.approx(21.0) and means[0, 1] == pytest.approx(33.0)
+    assert np.isnan(means[0, 2])  # an empty column stays empty (grey), not 0
+    relative = data - means
+    assert relative[0, 0] == pytest.approx(-1.0) and relative[1, 1] == pytest.approx(1.0)
+
+
+def test_heatmap_writes_a_png_with_empty_cells(tmp_path: Path) -> None:
+    from inpaintgan.robustness import heatmap
+
+    matrix = Matrix(
+        "psnr", ["center", "telea"], ["center", "buckets 0-10"], [[22.0, None], [23.0, 35.0]]
+    )
+    path = heatmap(matrix, tmp_path / "m.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"
