@@ -199,28 +199,14 @@ def test_configs_are_found_after_a_non_editable_install(tmp_path: Path) -> None:
     assert (site / "inpaintgan" / "sample_data" / "NOTICE").is_file()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    result = run_cli(
-        "inpaintgan.train",
-        "+experiment=celeba",
-        "--cfg",
-        "job",
-        cwd=elsewhere,
-        env={"PYTHONPATH": str(site), "PYTHONSAFEPATH": "1"},
-    )
+    installed = {"cwd": elsewhere, "env": {"PYTHONPATH": str(site), "PYTHONSAFEPATH": "1"}}
+    result = run_cli("inpaintgan.train", "+experiment=celeba", "--cfg", "job", **installed)
     assert result.returncode == 0, result.stderr
     assert yaml.safe_load(result.stdout)["model"]["name"] == "paper"
-    telea = run_cli(  # conf/classical on the search path of an installed wheel too
-        "inpaintgan.evaluate",
-        "model=telea",
-        "--cfg",
-        "job",
-        cwd=elsewhere,
-        env={"PYTHONPATH": str(site), "PYTHONSAFEPATH": "1"},
-    )
+    # conf/classical on the search path of an installed wheel too
+    telea = run_cli("inpaintgan.evaluate", "model=telea", "--cfg", "job", **installed)
     assert telea.returncode == 0, telea.stderr
     assert yaml.safe_load(telea.stdout)["model"]["inpainter"]["method"] == "telea"
-    where = run_cli(
-        "inpaintgan.config", cwd=elsewhere, env={"PYTHONPATH": str(site), "PYTHONSAFEPATH": "1"}
-    )
+    where = run_cli("inpaintgan.config", **installed)
     assert where.returncode == 0, where.stderr
     assert where.stdout.strip().startswith(str(site))

@@ -143,33 +143,37 @@ def test_a_finished_run_extended_continues_with_the_next_batch(
     assert d_loss <= TOLERANCE and d_weight <= TOLERANCE
 
 
+def _stop_then_resume(
+    uninterrupted: Path, tmp_path: Path, stop: list[str], exit_code: int, saved_batches: int
+) -> subprocess.CompletedProcess:
+    """Train until ``stop`` interrupts the process (exit ``exit_code``, ``last.ckpt`` holding
+    ``saved_batches``), resume in process from that file with the next batch, and match the
+    uninterrupted run. Returns the interrupted process."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    stopped = cli(first, f"max_batches={TOTAL}", *stop)
+    assert stopped.returncode == exit_code, stopped.stderr[-2000:]
+    last = first / "checkpoints" / "last.ckpt"
+    assert read_checkpoint(last)["callbacks"]["TrainingPosition"]["batches"] == saved_batches
+    train(compose_train([*BASE, f"max_batches={TOTAL}", f"ckpt_path={last}"], second))
+    assert min(losses(second)) == saved_batches
+    d_loss, d_weight = compare(uninterrupted, [first, second])
+    assert d_loss <= TOLERANCE and d_weight <= TOLERANCE
+    return stopped
+
+
 def test_sigterm_inside_an_epoch_saves_exits_143_and_resumes_exactly(
     uninterrupted: Path, tmp_path: Path
 ) -> None:
-    first, second = tmp_path / "first", tmp_path / "second"
-    stopped = cli(first, f"max_batches={TOTAL}", *send(signal.SIGTERM, 6))
-    assert stopped.returncode == 143, stopped.stderr[-2000:]
-    last = first / "checkpoints" / "last.ckpt"
+    stopped = _stop_then_resume(uninterrupted, tmp_path, send(signal.SIGTERM, 6), 143, 7)
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
     assert f"saved the state after 7 batches to {last}" in stopped.stderr
-    assert read_checkpoint(last)["callbacks"]["TrainingPosition"]["batches"] == 7
-    train(compose_train([*BASE, f"max_batches={TOTAL}", f"ckpt_path={last}"], second))
-    assert min(losses(second)) == 7
-    d_loss, d_weight = compare(uninterrupted, [first, second])
-    assert d_loss <= TOLERANCE and d_weight <= TOLERANCE
 
 
 def test_kill_9_after_an_epoch_end_save_resumes_from_it_exactly(
     uninterrupted: Path, tmp_path: Path
 ) -> None:
-    first, second = tmp_path / "first", tmp_path / "second"
-    killed = cli(first, f"max_batches={TOTAL}", *send(signal.SIGKILL, 7))
-    assert killed.returncode == -signal.SIGKILL
-    last = first / "checkpoints" / "last.ckpt"
-    assert read_checkpoint(last)["callbacks"]["TrainingPosition"]["batches"] == PER_EPOCH
-    train(compose_train([*BASE, f"max_batches={TOTAL}", f"ckpt_path={last}"], second))
-    assert min(losses(second)) == PER_EPOCH
-    d_loss, d_weight = compare(uninterrupted, [first, second])
-    assert d_loss <= TOLERANCE and d_weight <= TOLERANCE
+    stop = send(signal.SIGKILL, 7)
+    _stop_then_resume(uninterrupted, tmp_path, stop, -signal.SIGKILL, PER_EPOCH)
 
 
 def test_stopping_between_validations_validates_the_final_weights(tmp_path: Path) -> None:
@@ -252,33 +256,34 @@ def uninterrupted_ddp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="DDP on CPU processes: Linux only here")
+def _ddp_stop_then_resume(
+    uninterrupted: Path, tmp_path: Path, stop: list[str], exit_code: int, saved_batches: int
+) -> None:
+    """Run DDP until ``stop`` interrupts it (exit ``exit_code``, ``last.ckpt`` holding
+    ``saved_batches``), resume from that file, and match the uninterrupted run."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    stopped = cli(first, *DDP, f"max_batches={TOTAL}", *stop)
+    assert stopped.returncode == exit_code, stopped.stderr[-2000:]
+    last = first / "checkpoints" / "last.ckpt"
+    assert read_checkpoint(last)["callbacks"]["TrainingPosition"]["batches"] == saved_batches
+    resumed = cli(second, *DDP, f"max_batches={TOTAL}", f"ckpt_path={last}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    d_loss, d_weight = compare(uninterrupted, [first, second])
+    assert d_loss <= TOLERANCE and d_weight <= TOLERANCE
+
+
 def test_ddp_cpu_sigterm_inside_an_epoch_resumes_exactly(
     uninterrupted_ddp: Path, tmp_path: Path
 ) -> None:
-    first, second = tmp_path / "first", tmp_path / "second"
-    stopped = cli(first, *DDP, f"max_batches={TOTAL}", *send(signal.SIGTERM, 6))
-    assert stopped.returncode == 143, stopped.stderr[-2000:]
-    last = first / "checkpoints" / "last.ckpt"
-    assert read_checkpoint(last)["callbacks"]["TrainingPosition"]["batches"] == 7
-    resumed = cli(second, *DDP, f"max_batches={TOTAL}", f"ckpt_path={last}")
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    d_loss, d_weight = compare(uninterrupted_ddp, [first, second])
-    assert d_loss <= TOLERANCE and d_weight <= TOLERANCE
+    _ddp_stop_then_resume(uninterrupted_ddp, tmp_path, send(signal.SIGTERM, 6), 143, 7)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="DDP on CPU processes: Linux only here")
 def test_ddp_cpu_kill_9_of_every_rank_resumes_from_the_epoch_end_save_exactly(
     uninterrupted_ddp: Path, tmp_path: Path
 ) -> None:
-    first, second = tmp_path / "first", tmp_path / "second"
-    killed = cli(first, *DDP, f"max_batches={TOTAL}", *send(signal.SIGKILL, 7, group=True))
-    assert killed.returncode == -signal.SIGKILL
-    last = first / "checkpoints" / "last.ckpt"
-    assert read_checkpoint(last)["callbacks"]["TrainingPosition"]["batches"] == PER_EPOCH
-    resumed = cli(second, *DDP, f"max_batches={TOTAL}", f"ckpt_path={last}")
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    d_loss, d_weight = compare(uninterrupted_ddp, [first, second])
-    assert d_loss <= TOLERANCE and d_weight <= TOLERANCE
+    stop = send(signal.SIGKILL, 7, group=True)
+    _ddp_stop_then_resume(uninterrupted_ddp, tmp_path, stop, -signal.SIGKILL, PER_EPOCH)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="DDP on CPU processes: Linux only here")

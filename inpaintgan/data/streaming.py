@@ -28,6 +28,8 @@ import io
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,15 +115,23 @@ def check_chunks(folder: Path, root: str) -> None:
             )
 
 
-def open_stream(location: str, **kwargs: Any) -> StreamingDataset:
-    """``StreamingDataset(location)``; a URL that cannot be read is one DataError line."""
+@contextmanager
+def index_errors(location: str) -> Iterator[None]:
+    """Turn whatever opening a LitData index raises (boto, obstore and LitData raise many
+    kinds) into one DataError line naming ``location``; DataErrors pass unchanged."""
     try:
-        return StreamingDataset(location, **kwargs)
+        yield
     except DataError:
         raise
-    except Exception as err:  # noqa: BLE001 - boto/obstore/litdata raise many kinds
+    except Exception as err:  # noqa: BLE001 - see the docstring
         reason = " ".join(str(err).split()) or type(err).__name__
         raise DataError(f"cannot read the LitData index at {location}: {reason[:300]}") from None
+
+
+def open_stream(location: str, **kwargs: Any) -> StreamingDataset:
+    """``StreamingDataset(location)``; a URL that cannot be read is one DataError line."""
+    with index_errors(location):
+        return StreamingDataset(location, **kwargs)
 
 
 def stream_length(stream: StreamingDataset) -> int:
@@ -223,15 +233,10 @@ class StreamingInpaintingDataset(StreamingDataset):
         drop_last: bool | None = None,
         cache_dir: str | None = None,
     ) -> None:
-        try:
+        with index_errors(location):
             super().__init__(
                 location, cache_dir=cache_dir, shuffle=shuffle, drop_last=drop_last, seed=seed
             )
-        except Exception as err:  # noqa: BLE001 - see open_stream
-            reason = " ".join(str(err).split()) or type(err).__name__
-            raise DataError(
-                f"cannot read the LitData index at {location}: {reason[:300]}"
-            ) from None
         self.sampler = RecordSampler(size, mask, train=True, seed=seed, load_size=load_size)
         self.size = int(size)
         self.location = location
