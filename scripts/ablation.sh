@@ -5,6 +5,8 @@
 #   paper_inert      SE squeezing its normed input (the literal eq. 1; S constant: inert)
 #   paper_nose       the paper model without SE blocks (se_levels=[])
 #   shiftnet         Shift-Net
+#   paper_nonorm     the paper model without norm layers in G (pilot: does InstanceNorm cost colour?)
+#   paper_batchnorm  the paper model with BatchNorm in G (pilot)
 # Each run is trained with the experiment's recipe and its end-of-training state is scored on
 # the val photos AND on the test photos (64x64 center hole), next to mean fill / Telea / NS.
 #   LANE=1/2 scripts/ablation.sh      # lane i of n: every n-th (variant, seed), for 2 cores
@@ -25,6 +27,8 @@ declare -A ARGS=([paper]="model=paper"
                  [paper_prenorm]="model=paper model.generator.se_block.squeeze=pre_norm"
                  [paper_inert]="model=paper model.generator.se_block.squeeze=input"
                  [paper_nose]="model=paper model.generator.se_levels=[]"
+                 [paper_nonorm]="model=paper model.generator.norm=none"
+                 [paper_batchnorm]="model=paper model.generator.norm=batch"
                  [shiftnet]="model=shiftnet")
 SPLIT=(data=folder "data.root=$SCENES" data.size=128 data.source.split=fraction data.source.unit=scene
        data.source.val_fraction=0.0885 data.source.test_fraction=0.2035 data.source.seed=0
