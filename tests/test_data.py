@@ -625,6 +625,36 @@ def test_val_subset_from_the_config():
     assert len(dm.dataset("val")) == 3
 
 
+def _train_paths(module: InpaintingDataModule) -> list[Path]:
+    dataset = module.dataset("train")
+    return [dataset.path(i) for i in range(len(dataset))]
+
+
+def test_train_subset_trains_on_an_evenly_spread_part_and_leaves_eval_whole():
+    full = _module(SampleSource(), size=48, batch_size=2)
+    half = _module(SampleSource(), size=48, batch_size=2, train_subset=17)
+    full.setup("fit")
+    half.setup("fit")
+    every, part = _train_paths(full), _train_paths(half)
+    assert len(every) == 35 and len(part) == 17
+    assert part == [every[i] for i in evenly_spread(35, 17)]
+    drawn = {name for batch in half.train_dataloader() for name in batch["name"]}
+    assert len(drawn) == 16  # drop_last: 8 batches of 2 from the 17 photos, none from the rest
+    assert drawn < {p.stem for p in part}
+    assert len(half.dataset("val")) == len(full.dataset("val")) == 6  # val untouched
+    same = _module(SampleSource(), size=48, batch_size=2, train_subset=35)
+    same.setup("fit")
+    assert _train_paths(same) == every  # the whole list: all of it
+    _one_line_error(lambda: _module(SampleSource(), train_subset=0), "data.train_subset")
+    too_many = _module(SampleSource(), train_subset=36)
+    _one_line_error(lambda: too_many.setup("fit"), "data.train_subset=36", "only 35")
+
+
+def test_train_subset_from_the_config():
+    cfg = OmegaConf.load(CONF / "folder.yaml")
+    assert cfg.train_subset is None
+
+
 # --------------------------------------------------------------------------- Places365 scale
 
 

@@ -116,7 +116,9 @@ class InpaintingDataModule(pl.LightningDataModule):
     ranks with its DistributedSampler; samples depend on (seed, index, epoch) only.
     ``val_subset`` validates on that many images of the val split, evenly spread over its
     list (every ``n / val_subset``-th), each with the mask it has in the whole split; the
-    test split stays whole. Batches are uint8/bool until :meth:`on_after_batch_transfer`
+    test split stays whole. ``train_subset`` trains on that many images of the train split,
+    evenly spread over its (sorted) list: the data axis of a pilot ("half the photos")
+    without a second folder. Batches are uint8/bool until :meth:`on_after_batch_transfer`
     turns them into floats on the device. ``pin_memory`` applies only when CUDA is there.
     ``root``, ``variant`` and ``resolution`` are the configs' user-facing keys, already
     handed on to the source; they are kept for the record. ``format="litdata"`` streams the
@@ -140,6 +142,7 @@ class InpaintingDataModule(pl.LightningDataModule):
         drop_last: bool = True,
         root: str | None = None,
         val_subset: int | None = None,
+        train_subset: int | None = None,
         variant: str | None = None,
         resolution: str | None = None,
         format: str = "files",
@@ -153,6 +156,13 @@ class InpaintingDataModule(pl.LightningDataModule):
         if val_subset is not None and int(val_subset) < 1:
             raise DataError(f"data.val_subset must be a positive count or null, got {val_subset}")
         self.val_subset = None if val_subset is None else int(val_subset)
+        if train_subset is not None and int(train_subset) < 1:
+            raise DataError(
+                f"data.train_subset must be a positive count or null, got {train_subset}"
+            )
+        if train_subset is not None and format == "litdata":
+            raise DataError("data.train_subset works with data.format=files only (not litdata)")
+        self.train_subset = None if train_subset is None else int(train_subset)
         self.source, self.mask, self.eval_mask = source, mask, eval_mask or mask
         self.size, self.load_size, self.seed = int(size), load_size, int(seed)
         self.batch_size = int(batch_size)
@@ -179,6 +189,15 @@ class InpaintingDataModule(pl.LightningDataModule):
             subset = None
             if split == "val" and self.val_subset is not None:
                 subset = evenly_spread(len(paths), self.val_subset)
+            if train and self.train_subset is not None:
+                if self.train_subset > len(paths):
+                    raise DataError(
+                        f"data.train_subset={self.train_subset} but the train split of "
+                        f"{self.source!r} has only {len(paths)} images"
+                    )
+                chosen = evenly_spread(len(paths), self.train_subset)
+                if chosen is not None:
+                    paths = [paths[i] for i in chosen]
             self.datasets[split] = InpaintingDataset(
                 paths,
                 self.size,
