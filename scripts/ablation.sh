@@ -11,6 +11,8 @@
 # the val photos AND on the test photos (64x64 center hole), next to mean fill / Telea / NS.
 #   LANE=1/2 scripts/ablation.sh      # lane i of n: every n-th (variant, seed), for 2 cores
 #   SEEDS="1 2 3" VARIANTS="paper shiftnet" scripts/ablation.sh
+#   WORK=outputs/lever/half_2k TRAIN_ARGS="data.train_subset=40 optim.scheduler.T_max=200" \
+#     SPLITS="val test train" SEEDS=1 VARIANTS=paper scripts/ablation.sh   # a lever-pilot cell
 # WORK: checkpoints, logs, evaluations (default outputs/ablation, git-ignored).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,6 +22,7 @@ WORK=${WORK:-outputs/ablation}
 SEEDS=${SEEDS:-1 2 3}
 VARIANTS=${VARIANTS:-paper paper_inert paper_nose shiftnet}
 LANE=${LANE:-1/1}
+SPLITS=${SPLITS:-val test}   # add train for the generalisation gap (center crops of the train photos)
 read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"
 export PYTHONUNBUFFERED=1 WANDB_MODE=offline WANDB_SILENT=true
 export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=${THREADS:-1}
@@ -57,7 +60,7 @@ for seed in $SEEDS; do
         > "$WORK/logs/train_$run.log" 2>&1
       echo $(( $(date +%s) - start )) > "$WORK/train/$run/train_seconds.txt"
     fi
-    for split in val test; do
+    for split in $SPLITS; do
       evaluate "${run}_$split" "$variant" "$split" "ckpt=$WORK/train/$run/checkpoints/last.ckpt"
     done
     echo "$(date +%T) done $run ($(cat "$WORK/train/$run/train_seconds.txt") s)"
@@ -65,7 +68,7 @@ for seed in $SEEDS; do
 done
 if [[ $mine == 1 ]]; then
   for name in mean_fill telea ns; do
-    for split in val test; do evaluate "${name}_$split" "$name" "$split" "model=$name"; done
+    for split in $SPLITS; do evaluate "${name}_$split" "$name" "$split" "model=$name"; done
   done
 fi
 
