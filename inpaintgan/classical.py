@@ -12,10 +12,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaintgan.models.base import GeneratorOutput
+from inpaintgan.models.base import GeneratorOutput, ring_mean_colour
 
 OPENCV_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 METHODS = (*OPENCV_METHODS, "mean_fill")
@@ -27,15 +26,7 @@ def mean_fill(image: Tensor, mask: Tensor, ring: int = 8) -> Tensor:
     when nothing is known. ``[B,3,H,W]`` in [0,1], ``[B,1,H,W]`` (1 = missing) → ``[B,3,H,W]``.
     """
     hole = (mask > 0.5).to(image.dtype)
-    grown = F.max_pool2d(hole, 2 * ring + 1, stride=1, padding=ring) if ring > 0 else hole
-    known = 1 - hole
-    ring_pixels = grown * known
-    use_ring = ring_pixels.flatten(1).sum(1) > 0
-    weight = torch.where(use_ring[:, None, None, None], ring_pixels, known)
-    total = weight.flatten(1).sum(1)
-    colour = (image * weight).flatten(2).sum(2) / total.clamp_min(1)[:, None]
-    colour = torch.where((total > 0)[:, None], colour, torch.full_like(colour, 0.5))
-    return image * known + colour[:, :, None, None] * hole
+    return image * (1 - hole) + ring_mean_colour(image, mask, ring) * hole
 
 
 def inpaint_array(image: np.ndarray, mask: np.ndarray, method: str = "telea", radius: int = 3):

@@ -7,6 +7,7 @@
 #   shiftnet         Shift-Net
 #   paper_nonorm     the paper model without norm layers in G (pilot: does InstanceNorm cost colour?)
 #   paper_batchnorm  the paper model with BatchNorm in G (pilot)
+#   paper_ringfill   the paper model, hole of the input painted with the ring's mean colour (pilot)
 # Each run is trained with the experiment's recipe and its end-of-training state is scored on
 # the val photos AND on the test photos (64x64 center hole), next to mean fill / Telea / NS.
 #   LANE=1/2 scripts/ablation.sh      # lane i of n: every n-th (variant, seed), for 2 cores
@@ -32,6 +33,7 @@ declare -A ARGS=([paper]="model=paper"
                  [paper_nose]="model=paper model.generator.se_levels=[]"
                  [paper_nonorm]="model=paper model.generator.norm=none"
                  [paper_batchnorm]="model=paper model.generator.norm=batch"
+                 [paper_ringfill]="model=paper model.generator.hole_fill=ring_mean"
                  [shiftnet]="model=shiftnet")
 SPLIT=(data=folder "data.root=$SCENES" data.size=128 data.source.split=fraction data.source.unit=scene
        data.source.val_fraction=0.0885 data.source.test_fraction=0.2035 data.source.seed=0

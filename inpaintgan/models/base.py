@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
@@ -76,6 +77,24 @@ def composite(output: Tensor, image: Tensor, mask: Tensor) -> Tensor:
     """Paste the known pixels back: ``output`` inside the hole, ``image`` outside it
     (``mask``: 1 = missing). What metrics score and the discriminator judges."""
     return output * mask + image * (1 - mask)
+
+
+def ring_mean_colour(image: Tensor, mask: Tensor, ring: int = 8) -> Tensor:
+    """Each image's mean colour of the known pixels within ``ring`` px (chessboard distance)
+    of its hole, ``[B, C, 1, 1]``: the mean of all known pixels when that ring is empty,
+    mid-grey (0.5) when nothing is known. ``image [B,C,H,W]`` in [0,1], ``mask [B,1,H,W]``
+    (1 = missing). The mean fill's colour, and the U-Net's ``hole_fill="ring_mean"``.
+    """
+    hole = (mask > 0.5).to(image.dtype)
+    grown = F.max_pool2d(hole, 2 * ring + 1, stride=1, padding=ring) if ring > 0 else hole
+    known = 1 - hole
+    ring_pixels = grown * known
+    use_ring = ring_pixels.flatten(1).sum(1) > 0
+    weight = torch.where(use_ring[:, None, None, None], ring_pixels, known)
+    total = weight.flatten(1).sum(1)
+    colour = (image * weight).flatten(2).sum(2) / total.clamp_min(1)[:, None]
+    colour = torch.where((total > 0)[:, None], colour, torch.full_like(colour, 0.5))
+    return colour[:, :, None, None]
 
 
 def to_unit_range(x: Tensor) -> Tensor:

@@ -29,6 +29,7 @@ from inpaintgan.models.base import (
     has_norm_layer,
     init_weights,
     make_norm,
+    ring_mean_colour,
     to_unit_range,
 )
 from inpaintgan.models.se_block import ImprovedSEBlock
@@ -117,6 +118,9 @@ class UpBlock(nn.Module):
         return self.block(x)
 
 
+HOLE_FILLS = ("zero", "ring_mean")
+
+
 def resolve_depth(image_size: int | None, depth: int | None, max_depth: int = 8) -> int:
     """``depth`` if given, else the halvings from ``image_size`` to 1×1, capped at ``max_depth``.
 
@@ -142,8 +146,10 @@ class UNetGenerator(nn.Module):
     """U-Net inpainting generator with optional SE blocks and a shift-connection layer.
 
     ``forward(image [B,3,H,W] in [0,1], mask [B,1,H,W], 1 = missing) -> GeneratorOutput``.
-    The hole is set to 0 in the network's ``[-1, 1]`` range (mid-grey) and the known-pixel
-    mask ``1 - mask`` is appended as a fourth input channel (Shift-Net's convention).
+    The hole is set to 0 in the network's ``[-1, 1]`` range (mid-grey, Shift-Net's
+    convention; ``hole_fill="zero"``) or to the mean colour of the known ring around it
+    (``hole_fill="ring_mean"``), and the known-pixel mask ``1 - mask`` is appended as a
+    fourth input channel.
 
     Args:
         image_size: training size, used only to derive ``depth`` when that is None.
@@ -164,6 +170,10 @@ class UNetGenerator(nn.Module):
             GPUs and under compile / export. Both give the same result.
         upsample: decoder upsampling, ``transpose`` (4×4 stride-2 transposed convs, pix2pix /
             Shift-Net) or ``resize`` (nearest ×2 + 3×3 conv); see :class:`UpBlock`.
+        hole_fill: what the damaged input holds in the hole: ``zero`` (mid-grey, Shift-Net)
+            or ``ring_mean`` (each image's mean colour of the known pixels within 8 px of the
+            hole, :func:`~inpaintgan.models.base.ring_mean_colour`): the fill starts from the
+            surrounding colour instead of grey (docs/model.md).
 
     Sizes: a built network takes sides that are multiples of :attr:`size_multiple`
     (``2**depth``; ``fixed_size`` None); :meth:`multiple_for` says the same of a config
@@ -207,8 +217,12 @@ class UNetGenerator(nn.Module):
         hole_threshold: float = 0.5,
         upsample: str = "transpose",
         shift_method: str = "auto",
+        hole_fill: str = "zero",
     ):
         super().__init__()
+        if hole_fill not in HOLE_FILLS:
+            raise ValueError(f"hole_fill must be one of {HOLE_FILLS}, got {hole_fill!r}")
+        self.hole_fill = hole_fill
         self.depth = resolve_depth(image_size, depth, max_depth)
         levels = range(1, self.depth + 1)
         if isinstance(se_levels, str):
@@ -265,7 +279,8 @@ class UNetGenerator(nn.Module):
         return 2**self.depth
 
     def _network_input(self, image: Tensor, mask: Tensor, zero_hole: bool) -> Tensor:
-        """``[B, 3+1, H, W]``: the image in [-1, 1] (hole zeroed) and the known-pixel mask."""
+        """``[B, 3+1, H, W]``: the image in [-1, 1] (hole zeroed or ring-mean filled, see
+        ``hole_fill``; left as it is with ``zero_hole=False``) and the known-pixel mask."""
         size = image.shape[-2:]
         multiple = self.size_multiple
         if size[0] % multiple or size[1] % multiple:
@@ -277,6 +292,8 @@ class UNetGenerator(nn.Module):
         x = from_unit_range(image)
         if zero_hole:
             x = x * known
+            if self.hole_fill == "ring_mean":
+                x = x + from_unit_range(ring_mean_colour(image, mask)) * (1.0 - known)
         return torch.cat([x, known], dim=1)
 
     def _encode(self, x: Tensor, levels: int) -> list[Tensor]:
