@@ -409,3 +409,40 @@ def test_vgg_weights_file_that_is_not_safe_is_refused_in_one_line(tmp_path):
     message = str(info.value)
     assert "\n" not in message and str(path) in message and "never loaded" in message
     assert "weights_only=False" not in message and "weights_only` to `False" not in message
+
+
+def _real_photos(count: int, size: int = 64) -> torch.Tensor:
+    import numpy as np
+    from PIL import Image
+
+    from inpaintgan.data.datasets import sample_root
+
+    files = sorted(sample_root().rglob("*.jpg"))[::5][:count]
+    arrays = [np.asarray(Image.open(f).convert("RGB").resize((size, size))) for f in files]
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255
+
+
+def test_ring_mean_hole_fill_paints_the_input_hole_with_the_surrounding_colour():
+    from inpaintgan.classical import mean_fill
+    from inpaintgan.models.base import from_unit_range
+
+    photos, mask = _real_photos(3), center_mask(3, 64)
+    zero = UNetGenerator(image_size=64, base_channels=4, max_channels=16)
+    ring = UNetGenerator(image_size=64, base_channels=4, max_channels=16, hole_fill="ring_mean")
+    grey, painted = zero._network_input(photos, mask, True), ring._network_input(photos, mask, True)
+    hole = mask.bool().expand(-1, 3, -1, -1)
+    assert grey[:, :3][hole].abs().max() == 0  # Shift-Net: mid-grey in the hole
+    # ring_mean: the mean fill's colour, a different one for each photo; known pixels as before
+    torch.testing.assert_close(painted[:, :3], from_unit_range(mean_fill(photos, mask)))
+    centre = painted[:, :3, 32, 32]
+    assert (centre[0] - centre[1]).abs().max() > 0.05 and (centre[1] - centre[2]).abs().max() > 0.05
+    torch.testing.assert_close(painted[:, :3][~hole], grey[:, :3][~hole])
+    # the hole's content still does not reach the output; the ground-truth pass is unmasked
+    noisy = torch.where(mask.bool(), torch.rand_like(photos), photos)
+    with torch.no_grad():
+        torch.testing.assert_close(ring.eval()(noisy, mask).image, ring(photos, mask).image)
+    torch.testing.assert_close(
+        ring._network_input(photos, mask, False)[:, :3], from_unit_range(photos)
+    )
+    with pytest.raises(ValueError, match="hole_fill"):
+        UNetGenerator(image_size=64, hole_fill="mean")
