@@ -296,12 +296,19 @@ class InpaintingModule(pl.LightningModule):
     # ---------------------------------------------------------------------- validation
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """The composite's metrics (PSNR, SSIM, hole PSNR/L1) and G's loss terms, ``val/*``."""
+        self._evaluation_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """As :meth:`validation_step`, logged under ``test/*``."""
+        self._evaluation_step(batch, "test")
+
+    def _evaluation_step(self, batch: dict[str, Any], prefix: str) -> None:
         generated = self.generate(batch)
         image, mask = batch["image"], batch["mask"]
         self.val_metrics.update(generated.composite, image, mask)
         _, logs = self.generator_loss(batch, generated)
         self.log_dict(
-            {f"val/{k}": v for k, v in logs.items()},
+            {f"{prefix}/{k}": v for k, v in logs.items()},
             on_step=False,
             on_epoch=True,
             sync_dist=True,
@@ -315,8 +322,6 @@ class InpaintingModule(pl.LightningModule):
         self.log_dict({f"val/{k}": v for k, v in values.items()}, prog_bar=True, sync_dist=False)
         self.val_metrics.reset()
         self.throughput.restart()
-
-    test_step = validation_step
 
     def on_test_epoch_end(self) -> None:
         """Log the ``test/`` metrics (the same ones as validation)."""

@@ -135,3 +135,15 @@ def test_the_model_config_names_the_module_it_builds(tmp_path: Path) -> None:
     assert type(custom).__name__ == "NamedModule"
     with pytest.raises(UserError, match="names no LightningModule"):
         tiny_module(tmp_path, "~model._target_")
+
+
+def test_test_step_logs_test_keys_and_validation_val_keys(tmp_path: Path, monkeypatch) -> None:
+    module = tiny_module(tmp_path).eval()
+    logged: list[str] = []
+    monkeypatch.setattr(module, "log_dict", lambda values, **_: logged.extend(values))
+    with torch.no_grad():
+        module.test_step(tiny_batch(), 0)
+        assert logged and all(key.startswith("test/g_") for key in logged), logged
+        logged.clear()
+        module.validation_step(tiny_batch(), 0)
+    assert logged and all(key.startswith("val/g_") for key in logged), logged
