@@ -355,8 +355,15 @@ class InpaintingModule(pl.LightningModule):
         align_optimizer_state(self.trainer.optimizers)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the resolved run config (to rebuild the generator) and the W&B run id."""
+        """Store the resolved run config (to rebuild the generator), the W&B run id and the
+        guard's count of bad batches in a row (a resume continues that count)."""
         meta = checkpoint_metadata(self.config)
         meta["wandb_run_id"] = self.wandb_run_id
         meta["optimizer_steps_per_batch"] = self.optimizer_steps_per_batch
+        meta["bad_batches_in_a_row"] = int(self.guard.bad_batches_in_a_row)
         checkpoint[CHECKPOINT_KEY] = meta
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A resumed run keeps counting bad batches in a row where the checkpoint stopped."""
+        meta = checkpoint.get(CHECKPOINT_KEY) or {}
+        self.guard.bad_batches_in_a_row = int(meta.get("bad_batches_in_a_row", 0) or 0)

@@ -147,3 +147,22 @@ def test_test_step_logs_test_keys_and_validation_val_keys(tmp_path: Path, monkey
         logged.clear()
         module.validation_step(tiny_batch(), 0)
     assert logged and all(key.startswith("val/g_") for key in logged), logged
+
+
+def test_the_bad_batch_count_in_a_row_travels_with_the_checkpoint(tmp_path: Path) -> None:
+    module = tiny_module(tmp_path, "max_bad_batches=3")
+    opt_g, opt_d = module.configure_optimizers()
+    module.loss.rec_weight = float("inf")
+    with pytest.warns(UserWarning, match=r"\(1 in a row\)"):
+        module.gan_step(tiny_batch(), opt_g, opt_d)
+    checkpoint: dict = {}
+    module.on_save_checkpoint(checkpoint)
+    resumed = tiny_module(tmp_path, "max_bad_batches=3")
+    resumed.on_load_checkpoint(checkpoint)
+    assert resumed.guard.bad_batches_in_a_row == 1
+    opt_g, opt_d = resumed.configure_optimizers()
+    resumed.loss.rec_weight = float("inf")
+    with pytest.warns(UserWarning, match=r"\(2 in a row\)"):
+        resumed.gan_step(tiny_batch(), opt_g, opt_d)
+    resumed.on_load_checkpoint({})  # a checkpoint from before the count: starts at 0
+    assert resumed.guard.bad_batches_in_a_row == 0
