@@ -21,7 +21,8 @@ chosen image size, batch size, device and precision:
   the CPU the faster of a large matmul and a large 3×3 convolution).
 
 Every timing is ``warmup`` untimed runs then the median of ``repeats`` runs. Results: a
-table on stdout and JSON in ``out``. The measuring is the library :mod:`inpaintgan.perf`;
+table on stdout and JSON in ``out`` (an existing file is replaced only with
+``overwrite=true``). The measuring is the library :mod:`inpaintgan.perf`;
 see docs/performance.md.
 """
 
@@ -37,6 +38,7 @@ from omegaconf import DictConfig
 
 from inpaintgan.config import CONFIG_DIR
 from inpaintgan.errors import run_command
+from inpaintgan.io import check_outputs, write_atomically
 from inpaintgan.perf import format_table, run_bench
 
 
@@ -44,17 +46,26 @@ def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-@hydra.main(config_path=CONFIG_DIR, config_name="bench", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    """Console entry point (`python -m inpaintgan.bench`)."""
-    result = run_command("bench", run_bench, cfg, echo=_progress, also=(ValueError,))
+def bench_and_write(cfg: DictConfig) -> dict:
+    """Refuse an ``out`` this run did not create (unless ``overwrite``) before measuring,
+    measure, print the table and write the JSON atomically."""
+    if cfg.get("out"):
+        check_outputs([("the bench results", cfg.out)], overwrite=bool(cfg.get("overwrite")))
+    result = run_bench(cfg, echo=_progress)
     result["command"] = " ".join(["python -m inpaintgan.bench", *HydraConfig.get().overrides.task])
     print(format_table(result))
     if cfg.get("out"):
         path = Path(cfg.out)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        write_atomically(path, lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
         print(f"wrote {path}")
+    return result
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="bench", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Console entry point (`python -m inpaintgan.bench`)."""
+    run_command("bench", bench_and_write, cfg, also=(ValueError,))
 
 
 if __name__ == "__main__":

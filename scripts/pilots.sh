@@ -84,7 +84,7 @@ EOF
 # The plaid, before and after: the same val photos filled by the paper model at the first
 # pilot setting, without the GAN term, without the shift layer, at the chosen budget /
 # learning rate, and with resize upsampling.
-"$PY" scripts/sample_figure.py "$SCENES" val "$FIGURE" \
+"$PY" scripts/sample_figure.py --overwrite "$SCENES" val "$FIGURE" \
   "1k, convT=$WORK/eval_paper_plain_box/images" "1k, no GAN=$WORK/eval_paper_noadv/images" \
   "1k, no shift=$WORK/eval_paper_noshift/images" \
   "2k cos, convT=$WORK/eval_paper_2k_cos_lr4/images" \

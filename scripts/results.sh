@@ -170,7 +170,7 @@ for pair in ce:CE shiftnet:Shift-Net paper:ours "paper_resize:ours, resize"; do
   [[ " $MODELS " == *" $model "* ]] && columns+=("${pair#*:}=$WORK/eval/${model}_s$first/images")
 done
 columns+=("mean fill=$WORK/eval/mean_fill/images" "Telea=$WORK/eval/telea/images")
-"$PY" scripts/sample_figure.py "$SCENES" test "$FIGURE" "${columns[@]}" --every 3
+"$PY" scripts/sample_figure.py --overwrite "$SCENES" test "$FIGURE" "${columns[@]}" --every 3
 
 # 5. The table and the paired differences, computed by the report command.
 pairs=()

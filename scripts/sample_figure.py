@@ -1,6 +1,6 @@
 """A figure of fills side by side, for docs/ (used by scripts/results.sh and scripts/pilots.sh).
 
-    python scripts/sample_figure.py SCENES SPLIT TARGET "TITLE=IMAGES_DIR" ... [--every N]
+    python scripts/sample_figure.py [--overwrite] SCENES SPLIT TARGET "TITLE=DIR" ... [--every N]
 
 Rows: the photos of SPLIT (the scenes_small experiment's split of SCENES) whose licence
 allows redistribution, every N-th of them, at most four (a rule fixed before any model is
@@ -31,7 +31,12 @@ def main() -> None:
     parser.add_argument("target", type=Path)
     parser.add_argument("columns", nargs="+", help="TITLE=IMAGES_DIR")
     parser.add_argument("--every", type=int, default=1)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing target")
     args = parser.parse_args()
+    if args.target.exists() and not args.overwrite:
+        parser.exit(
+            2, f"sample_figure: error: {args.target} exists; pass --overwrite to replace it\n"
+        )
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=["experiment=scenes_small", f"data.root={args.scenes}"])

@@ -111,6 +111,12 @@ def test_cli_prints_table_writes_json_and_leaves_no_run_folder(tmp_path: Path) -
     assert loader["num_workers"] == 0 and loader["size"] == 64
     _positive(loader, "samples_per_s", "samples")
 
+    # A second run into the same file: refused before measuring, the first result intact.
+    again = run_cli("inpaintgan.bench", *TINY, f"out={out}", cwd=tmp_path, timeout=300)
+    assert again.returncode == 2 and "overwrite=true" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1 and "forward" not in again.stdout
+    assert json.loads(out.read_text()) == data
+
 
 def test_flops_per_image_scale_with_the_image_area() -> None:
     flops = {}
