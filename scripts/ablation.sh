@@ -23,6 +23,8 @@ WORK=${WORK:-outputs/ablation}
 SEEDS=${SEEDS:-1 2 3}
 VARIANTS=${VARIANTS:-paper paper_inert paper_nose shiftnet}
 LANE=${LANE:-1/1}
+EXPERIMENT=${EXPERIMENT:-scenes_small}   # scenes_6k: the final setting (6,000 batches)
+CLASSICAL=${CLASSICAL:-1}   # 0: leave the classical fills to another lane
 SPLITS=${SPLITS:-val test}   # add train for the generalisation gap (center crops of the train photos)
 read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"
 export PYTHONUNBUFFERED=1 WANDB_MODE=offline WANDB_SILENT=true
@@ -57,7 +59,7 @@ for seed in $SEEDS; do
       rm -rf "$WORK/train/$run"
       read -r -a args <<< "${ARGS[$variant]}"
       start=$(date +%s)
-      "$PY" -m inpaintgan.train +experiment=scenes_small "data.root=$SCENES" "${args[@]}" \
+      "$PY" -m inpaintgan.train "+experiment=$EXPERIMENT" "data.root=$SCENES" "${args[@]}" \
         "seed=$seed" "${TRAIN_ARGS[@]}" "hydra.run.dir=$WORK/train/$run" \
         > "$WORK/logs/train_$run.log" 2>&1
       echo $(( $(date +%s) - start )) > "$WORK/train/$run/train_seconds.txt"
@@ -68,7 +70,7 @@ for seed in $SEEDS; do
     echo "$(date +%T) done $run ($(cat "$WORK/train/$run/train_seconds.txt") s)"
   done
 done
-if [[ $mine == 1 ]]; then
+if [[ $mine == 1 && $CLASSICAL == 1 ]]; then
   for name in mean_fill telea ns; do
     for split in $SPLITS; do evaluate "${name}_$split" "$name" "$split" "model=$name"; done
   done
