@@ -651,8 +651,13 @@ def test_train_subset_trains_on_an_evenly_spread_part_and_leaves_eval_whole():
 
 
 def test_train_subset_from_the_config():
-    cfg = OmegaConf.load(CONF / "folder.yaml")
-    assert cfg.train_subset is None
+    for name in ("folder", "sample", "celeba", "places2"):  # every data config has the key
+        assert OmegaConf.load(CONF / f"{name}.yaml").train_subset is None, name
+    cfg = OmegaConf.load(CONF / "sample.yaml")
+    cfg.num_workers, cfg.train_subset = 0, 5
+    dm = instantiate(cfg, mask=CenterMask(), seed=0)
+    dm.setup("fit")
+    assert len(dm.dataset("train")) == 5 and len(dm.dataset("val")) == 6
 
 
 # --------------------------------------------------------------------------- Places365 scale

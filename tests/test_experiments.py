@@ -63,6 +63,18 @@ def _top(differences: set[str]) -> set[str]:
     return {d.split(".")[0] for d in differences}
 
 
+def test_scenes_6k_is_scenes_small_three_times_as_long() -> None:
+    """The final small-scale setting differs from scenes_small only in its length, its
+    annealing (spanning the run: 6,000 batches / 20 per epoch) and its tag."""
+    short, long = _composed("scenes_small"), _composed("scenes_6k")
+    assert _differences(short, long) == {"max_batches", "optim.scheduler.T_max", "tags"}
+    assert long["max_batches"] == 3 * short["max_batches"] == 6000
+    assert long["optim"]["scheduler"]["T_max"] == 6000 // (80 // long["data"]["batch_size"])
+    # both carry the small recipe's ring-mean hole fill; the Table-1 experiments keep grey
+    assert long["model"]["generator"]["hole_fill"] == "ring_mean"
+    assert _composed("places2")["model"]["generator"]["hole_fill"] == "zero"
+
+
 @pytest.mark.parametrize("dataset", ["places2", "celeba"])
 def test_table1_experiments_of_a_data_set_differ_only_in_the_model(dataset: str) -> None:
     """Each Table-1 experiment is the shared base plus its data set and model: the three of
