@@ -25,7 +25,9 @@ VARIANTS=${VARIANTS:-paper paper_inert paper_nose shiftnet}
 LANE=${LANE:-1/1}
 EXPERIMENT=${EXPERIMENT:-scenes_small}   # scenes_6k: the final setting (6,000 batches)
 CLASSICAL=${CLASSICAL:-1}   # 0: leave the classical fills to another lane
-SPLITS=${SPLITS:-val test}   # add train for the generalisation gap (center crops of the train photos)
+SPLITS=${SPLITS:-val test}
+PAIRS=${PAIRS:-paper:shiftnet paper:paper_nose paper:paper_inert paper_inert:paper_nose \
+paper_prenorm:paper paper:telea paper:mean_fill shiftnet:telea shiftnet:mean_fill}  # report   # add train for the generalisation gap (center crops of the train photos)
 read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"
 export PYTHONUNBUFFERED=1 WANDB_MODE=offline WANDB_SILENT=true
 export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=${THREADS:-1}
@@ -93,8 +95,7 @@ if [[ ${REPORT:-0} == 1 && $mine == 1 ]]; then
     done
     pairs=()
     count() { local n=0 l; for l in $labels; do [[ $l == "$1" ]] && n=$((n + 1)); done; echo $n; }
-    for pair in paper:shiftnet paper:paper_nose paper:paper_inert paper_inert:paper_nose \
-                paper_prenorm:paper paper:telea paper:mean_fill shiftnet:telea shiftnet:mean_fill; do
+    for pair in $PAIRS; do
       a=${pair%%:*} b=${pair#*:}
       na=$(count "$a") nb=$(count "$b")
       # paired seed by seed: equal run counts, or one side a single run (a classical fill)
