@@ -15,6 +15,9 @@
 #   WORK=outputs/lever/half_2k TRAIN_ARGS="data.train_subset=40 optim.scheduler.T_max=200" \
 #     SPLITS="val test train" SEEDS=1 VARIANTS=paper scripts/ablation.sh   # a lever-pilot cell
 # WORK: checkpoints, logs, evaluations (default outputs/ablation, git-ignored).
+# The committed 2k ablation (docs/results/issue23/{val,test}) ran with the grey hole:
+# TRAIN_ARGS=model.generator.hole_fill=zero reproduces it (the small recipe's default is
+# now ring_mean). The final setting: EXPERIMENT=scenes_6k WORK=outputs/final6k.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PY:-.venv/bin/python}
