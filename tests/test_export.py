@@ -48,7 +48,7 @@ from inpaintgan.predict import predict
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:FutureWarning")
 
-VARIANTS = ("paper", "shiftnet", "ce")
+VARIANTS = ("paper", "shiftnet", "ce", "paper_ring_mean")  # the last: hole_fill=ring_mean
 SIZE = 32  # data.size of the tiny variants: U-Nets of depth 5 (multiples of 32), CE at 32
 
 
@@ -66,14 +66,17 @@ def _lively(generator: nn.Module) -> nn.Module:
 
 def _write_checkpoint(variant: str, path: Path) -> tuple[Path, nn.Module]:
     """A weights file (the export command's input format) of a tiny ``variant``."""
-    overrides = [f"data.size={SIZE}", f"model={variant}", "model.generator.base_channels=4"]
+    model = variant.removesuffix("_ring_mean")
+    overrides = [f"data.size={SIZE}", f"model={model}", "model.generator.base_channels=4"]
     overrides.append("model.generator.max_channels=16")
+    if variant.endswith("_ring_mean"):  # the ring's mean colour in the input's hole
+        overrides.append("model.generator.hole_fill=ring_mean")
     if variant == "ce":
         overrides.append("model.generator.bottleneck_channels=16")
     cfg = compose_train(overrides, path.parent)
     generator = _lively(instantiate(cfg.model.generator))
     generator_cfg = OmegaConf.to_container(cfg.model.generator, resolve=True)
-    config = {"model": {"name": variant, "generator": generator_cfg}, "data": {"size": SIZE}}
+    config = {"model": {"name": model, "generator": generator_cfg}, "data": {"size": SIZE}}
     payload = {"inpaintgan": checkpoint_metadata(config), "generator": generator.state_dict()}
     torch.save(payload, path)
     return path, generator
