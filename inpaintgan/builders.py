@@ -6,11 +6,13 @@ Library code shared by the commands (``train``, ``bench``): no command imports a
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -76,7 +78,14 @@ def build_module(cfg: DictConfig, run_config: dict[str, Any]) -> InpaintingModul
         raise UserError(str(err)) from err
     has_discriminator = cfg.model.get("discriminator") is not None
     # the networks built now; the module called with what the model config does not hold
-    make_module = instantiate(cfg.model, _partial_=True)
+    try:
+        make_module = instantiate(cfg.model, _partial_=True)
+    except InstantiationException as err:  # a value a network refuses: one line, its key
+        cause = err.__cause__
+        if not isinstance(cause, ValueError | TypeError):
+            raise
+        key = re.search(r"full_key: (\S+)", str(err))
+        raise UserError(f"{key.group(1) if key else 'model'}: {cause}") from err
     module = make_module(
         loss=instantiate(cfg.loss),
         optimizer_g=instantiate(cfg.optim.generator),

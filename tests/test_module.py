@@ -166,3 +166,24 @@ def test_the_bad_batch_count_in_a_row_travels_with_the_checkpoint(tmp_path: Path
         resumed.gan_step(tiny_batch(), opt_g, opt_d)
     resumed.on_load_checkpoint({})  # a checkpoint from before the count: starts at 0
     assert resumed.guard.bad_batches_in_a_row == 0
+
+
+@pytest.mark.parametrize(
+    ("override", "fragments"),
+    [
+        ("model.generator.hole_fill=grey", ["model.generator", "hole_fill", "'grey'"]),
+        ("model.generator.norm=instnace", ["model.generator", "norm must be one of", "instnace"]),
+        ("model.discriminator.norm=batchnorm", ["model.discriminator", "batchnorm"]),
+    ],
+)
+def test_a_value_a_network_refuses_is_one_line_naming_its_key(
+    tmp_path: Path, override: str, fragments: list[str]
+) -> None:
+    """A typo in a network's option stops the run in one line (before: a Hydra traceback, or
+    for ``norm`` a network silently built without its norm layers)."""
+    with pytest.raises(UserError) as err:
+        tiny_module(tmp_path, override)
+    message = str(err.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)

@@ -149,7 +149,10 @@ def make_norm(kind: str, channels: int) -> nn.Module:
 
 
 def has_norm_layer(kind: str) -> bool:
-    """Whether ``kind`` adds a norm layer after a conv (then the conv needs no bias)."""
+    """Whether ``kind`` adds a norm layer after a conv (then the conv needs no bias). An
+    unknown ``kind`` is a ValueError, so a typo never trains a network without its norm."""
+    if kind not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {kind!r}")
     return kind in ("batch", "instance")
 
 
