@@ -19,11 +19,21 @@ import os
 import sys
 
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 
+from inpaintgan.config import CONFIG_DIR
 from inpaintgan.data.datamodule import collate
-from inpaintgan.data.datasets import FolderSource, InpaintingDataset
+from inpaintgan.data.datasets import InpaintingDataset
 from inpaintgan.data.masks import CenterMask
 from inpaintgan.inpainter import load_inpainter
+
+
+def scenes_small_source(root: str):
+    """The image source of ``experiment=scenes_small`` (its split by scene) at ``root``."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=scenes_small", f"data.root={root}"])
+    return instantiate(cfg.data.source)
 
 
 def colour_errors(fill: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> dict:
@@ -45,10 +55,7 @@ def main() -> None:
         sys.exit("usage: hole_colour.py val|test|train FILL [FILL ...]")
     split, fills = sys.argv[1], sys.argv[2:]
     torch.set_num_threads(int(os.environ.get("THREADS", "1")))
-    source = FolderSource(
-        os.environ.get("SCENES", "../shared/data/scenes"),
-        split="fraction", val_fraction=0.0885, test_fraction=0.2035, seed=0, unit="scene",
-    )  # fmt: skip
+    source = scenes_small_source(os.environ.get("SCENES", "../shared/data/scenes"))
     # train=False: center crops for every split (as `evaluate split=train`), no augmentation
     dataset = InpaintingDataset(source.paths(split), 128, CenterMask(), train=False, seed=42)
     batch = collate([dataset[i] for i in range(len(dataset))])

@@ -19,10 +19,19 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from scipy import stats
 
-from inpaintgan.data.datasets import FolderSource
+from inpaintgan.config import CONFIG_DIR
 from inpaintgan.data.loaders import evenly_spread
+
+
+def scenes_small_source(root: str):
+    """The image source of ``experiment=scenes_small`` (its split by scene) at ``root``."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=scenes_small", f"data.root={root}"])
+    return instantiate(cfg.data.source)
 
 
 def per_image(folder: str) -> dict[str, float]:
@@ -35,10 +44,7 @@ def main() -> None:
         sys.exit(__doc__.splitlines()[2].strip())
     count, model, telea = int(sys.argv[1]), per_image(sys.argv[2]), per_image(sys.argv[3])
     other = per_image(sys.argv[4]) if len(sys.argv) == 5 else None
-    source = FolderSource(
-        os.environ.get("SCENES", "../shared/data/scenes"),
-        split="fraction", val_fraction=0.0885, test_fraction=0.2035, seed=0, unit="scene",
-    )  # fmt: skip
+    source = scenes_small_source(os.environ.get("SCENES", "../shared/data/scenes"))
     train = source.paths("train")
     seen = {train[i].stem for i in evenly_spread(len(train), count) or range(len(train))}
     extra = (" other model |", "---|") if other else ("", "")
